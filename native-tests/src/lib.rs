@@ -1,0 +1,1 @@
+//! Native runner for the wasio conformance suite (tests live in `tests/`).

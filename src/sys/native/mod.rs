@@ -1,0 +1,78 @@
+//! Native backend: a mio `Poll` (epoll/kqueue) and a `mio::Waker` for other threads.
+//!
+//! # Ground rules
+//!
+//! * mio rounds poll timeouts up to the selector's granularity (milliseconds for epoll), so a
+//!   deadline is never reached early by the wait itself (TMR-04).
+//! * mio is edge-triggered: I/O sources perform until `WouldBlock` and only then wait again.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Wait;
+
+/// Token reserved for the unparker's waker.
+const WAKER: mio::Token = mio::Token(usize::MAX);
+
+/// The OS selector.
+pub(crate) struct Driver {
+    poll: mio::Poll,
+    /// Reused event buffer: no allocation per wait.
+    events: mio::Events,
+}
+
+/// Wakes a `Driver` blocked in `wait` from any thread.
+#[derive(Clone)]
+pub(crate) struct Unparker {
+    waker: Arc<mio::Waker>,
+}
+
+impl Driver {
+    pub(crate) fn new() -> io::Result<(Driver, Unparker)> {
+        let poll = mio::Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let driver = Driver {
+            poll,
+            events: mio::Events::with_capacity(1024),
+        };
+        Ok((driver, Unparker { waker }))
+    }
+
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<Wait> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => Ok(Wait::Waited),
+            // A signal interrupted the wait: return early, the loop simply iterates again.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Wait::Waited),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Unparker {
+    pub(crate) fn unpark(&self) {
+        if let Err(err) = self.waker.wake() {
+            // Full or closed eventfd/pipe: the loop is awake or gone either way (SCH-06).
+            tracing::trace!(target: "wasio", %err, "unpark failed (ignored)");
+        }
+    }
+}
+
+/// Resolution of `CLOCK_MONOTONIC`, which backs `Instant` here.
+pub(crate) fn clock_resolution() -> Duration {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+        let rc = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC, &mut ts) };
+        if rc == 0 {
+            let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+            let nanos = u32::try_from(ts.tv_nsec).unwrap_or(1);
+            return Duration::new(secs, nanos).max(Duration::from_nanos(1));
+        }
+    }
+    Duration::from_nanos(1)
+}
