@@ -79,26 +79,42 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Schedules a woken task: straight into the ready FIFO when this thread is running the
-    /// loop, else through the remote queue.
-    pub(crate) fn schedule_task(&self, runnable: Runnable) {
-        let rest = CURRENT
+    /// Pushes `item` straight into the ready FIFO when called on the loop's own thread (FIFO
+    /// with `call_soon`); gives it back otherwise.
+    fn push_local(&self, item: Ready) -> Option<Ready> {
+        if crate::handle::thread_no() != self.owner {
+            return Some(item);
+        }
+        let core = CURRENT
             .try_with(|cur| {
-                if let Ok(cur) = cur.try_borrow()
-                    && let Some(core) = cur.as_ref()
-                    && core.shared.id == self.id
-                    && let Ok(mut ready) = core.ready.try_borrow_mut()
-                {
-                    ready.push_back(Ready::Task(runnable));
-                    return None;
-                }
-                Some(runnable)
+                cur.try_borrow()
+                    .ok()?
+                    .as_ref()
+                    .filter(|c| c.shared.id == self.id)
+                    .cloned()
             })
-            .unwrap_or_else(|err| {
-                tracing::trace!(target: "wasio", %err, "thread-local gone while scheduling");
+            .ok()
+            .flatten()
+            .or_else(|| owned_core(self.id));
+        let Some(core) = core else {
+            return Some(item);
+        };
+        if core.closed.get() {
+            return Some(item);
+        }
+        match core.ready.try_borrow_mut() {
+            Ok(mut ready) => {
+                ready.push_back(item);
                 None
-            });
-        if let Some(r) = rest {
+            }
+            Err(_) => Some(item),
+        }
+    }
+
+    /// Schedules a woken task: into the ready FIFO on the loop's thread, else through the remote
+    /// queue (which wakes the loop).
+    pub(crate) fn schedule_task(&self, runnable: Runnable) {
+        if let Some(Ready::Task(r)) = self.push_local(Ready::Task(runnable)) {
             self.push_remote(Foreign::Task(r));
         }
     }
@@ -132,23 +148,9 @@ impl Shared {
         let handle = ThreadsafeHandle {
             entry: entry.clone(),
         };
-        // On the loop's own thread while it runs: FIFO with call_soon (SCH-06).
-        let local = CURRENT
-            .try_with(|cur| {
-                let cur = cur.try_borrow().ok()?;
-                let core = cur.as_ref()?;
-                if core.shared.id != self.id {
-                    return None;
-                }
-                core.ready
-                    .try_borrow_mut()
-                    .ok()
-                    .map(|mut r| r.push_back(Ready::Threadsafe(entry.clone())))
-            })
-            .ok()
-            .flatten();
-        if local.is_none() {
-            self.push_remote(Foreign::Call(entry));
+        // On the loop's own thread: FIFO with call_soon (SCH-06).
+        if let Some(Ready::Threadsafe(e)) = self.push_local(Ready::Threadsafe(entry)) {
+            self.push_remote(Foreign::Call(e));
         }
         Ok(handle)
     }
@@ -222,12 +224,35 @@ impl Core {
 impl Drop for Core {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Release);
+        let id = self.shared.id;
+        let _ = OWNED.try_with(|owned| {
+            if let Ok(mut owned) = owned.try_borrow_mut() {
+                owned.retain(|(i, w)| *i != id && w.strong_count() > 0);
+            }
+        });
     }
 }
 
 thread_local! {
     /// The loop running on this thread.
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// Every loop created on this thread, so work queued on the owner thread while its loop is
+    /// not running still goes straight into its ready FIFO.
+    static OWNED: RefCell<Vec<(u64, Weak<Core>)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn owned_core(id: u64) -> Option<Rc<Core>> {
+    OWNED
+        .try_with(|owned| {
+            owned
+                .try_borrow()
+                .ok()?
+                .iter()
+                .find(|(i, _)| *i == id)
+                .and_then(|(_, w)| w.upgrade())
+        })
+        .ok()
+        .flatten()
 }
 
 /// Runs `f` with the loop running on this thread.
@@ -320,7 +345,8 @@ impl EventLoop {
             unparker,
         });
         let debug = std::env::var_os("WASIO_DEBUG").is_some_and(|v| !v.is_empty());
-        Ok(EventLoop {
+        let id = shared.id;
+        let lp = EventLoop {
             core: Rc::new(Core {
                 shared,
                 ready: RefCell::new(VecDeque::new()),
@@ -336,7 +362,10 @@ impl EventLoop {
                 slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK),
                 handler: RefCell::new(None),
             }),
-        })
+        };
+        let weak = Rc::downgrade(&lp.core);
+        OWNED.with(|owned| owned.borrow_mut().push((id, weak)));
+        Ok(lp)
     }
 
     pub(crate) fn from_core(core: Rc<Core>) -> EventLoop {
@@ -562,8 +591,9 @@ impl EventLoop {
     /// Closes the loop: pending callbacks, timers and queued task steps are dropped without
     /// running (LIFE-04). Fails on a running loop; idempotent.
     ///
-    /// Order: mark closed (new calls fail), then drop the ready queue, the timer heap and the
-    /// remote queue, repeating until nothing new was queued by the destructors. Tasks destroyed
+    /// Order: mark closed (new calls fail), then drop the ready queue, the timer heap, the
+    /// remote queue and the tasks' own wakers, repeating until nothing new was queued by the
+    /// destructors. Tasks destroyed
     /// this way report `Task was destroyed but it is pending!`.
     pub fn close(&self) -> Result<(), Error> {
         if self.core.running.get() {
@@ -584,7 +614,8 @@ impl EventLoop {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner),
             );
-            if ready.is_empty() && timers.is_empty() && remote.is_empty() {
+            let wakers = self.core.tasks.borrow_mut().take_wakers();
+            if ready.is_empty() && timers.is_empty() && remote.is_empty() && wakers.is_empty() {
                 break;
             }
             drop(ready);
@@ -593,6 +624,7 @@ impl EventLoop {
             }
             drop(timers);
             drop(remote);
+            drop(wakers);
         }
         tracing::debug!(target: "wasio", "event loop closed");
         Ok(())
@@ -828,6 +860,15 @@ impl EventLoop {
         }
     }
 }
+
+impl PartialEq for EventLoop {
+    /// Two handles are equal when they refer to the same loop.
+    fn eq(&self, other: &EventLoop) -> bool {
+        Rc::ptr_eq(&self.core, &other.core)
+    }
+}
+
+impl Eq for EventLoop {}
 
 impl fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -66,8 +66,8 @@ pub(crate) struct TaskHeader {
     cancelling: Cell<u32>,
     /// Nesting depth of active `catch_cancel` scopes.
     catch_depth: Cell<u32>,
-    /// The task's own waker, stored on first poll, so `cancel()` can schedule it.
-    waker: Cell<Option<Waker>>,
+    /// Set on first poll, when the task's waker is stored in the loop's task set.
+    polled: Cell<bool>,
     /// The handle was dropped or detached.
     detached: Cell<bool>,
     /// The future finished (value, cancel or panic).
@@ -98,9 +98,11 @@ impl TaskHeader {
         }
         self.cancelling.set(self.cancelling.get().saturating_add(1));
         self.cancel_pending.set(true);
-        if let Some(w) = self.waker.take() {
-            w.wake_by_ref();
-            self.waker.set(Some(w));
+        if let Some(core) = self.core.upgrade() {
+            let waker = core.tasks.borrow().waker(self.slot.get());
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
         true
     }
@@ -113,9 +115,14 @@ impl TaskHeader {
 }
 
 /// The set of live tasks of a loop (for `cancel_all_tasks` and `wasio::run`'s clean-up).
+///
+/// It also holds each task's own waker (stored on its first poll), so `cancel()` can schedule
+/// the task. Keeping the waker here rather than in the task's header avoids a reference cycle:
+/// a detached task that waits on nothing stays alive until the loop closes, and is then
+/// destroyed and reported as pending, instead of leaking.
 #[derive(Default)]
 pub(crate) struct TaskSet {
-    slots: Vec<Option<Weak<TaskHeader>>>,
+    slots: Vec<Option<(Weak<TaskHeader>, Option<Waker>)>>,
     free: Vec<usize>,
     live: usize,
     /// Woken when at most one task is left (see [`others_finished`]).
@@ -124,7 +131,7 @@ pub(crate) struct TaskSet {
 
 impl TaskSet {
     fn insert(&mut self, h: &Rc<TaskHeader>) {
-        let weak = Some(Rc::downgrade(h));
+        let weak = Some((Rc::downgrade(h), None));
         let slot = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = weak;
@@ -162,7 +169,25 @@ impl TaskSet {
     pub(crate) fn snapshot(&self) -> Vec<Rc<TaskHeader>> {
         self.slots
             .iter()
-            .filter_map(|s| s.as_ref().and_then(Weak::upgrade))
+            .filter_map(|s| s.as_ref().and_then(|(h, _)| h.upgrade()))
+            .collect()
+    }
+
+    fn waker(&self, slot: usize) -> Option<Waker> {
+        self.slots.get(slot)?.as_ref()?.1.clone()
+    }
+
+    fn set_waker_once(&mut self, slot: usize, waker: &Waker) {
+        if let Some(Some((_, w @ None))) = self.slots.get_mut(slot) {
+            *w = Some(waker.clone());
+        }
+    }
+
+    /// Takes every stored waker (loop close): dropping them destroys tasks nothing else holds.
+    pub(crate) fn take_wakers(&mut self) -> Vec<Waker> {
+        self.slots
+            .iter_mut()
+            .filter_map(|s| s.as_mut().and_then(|(_, w)| w.take()))
             .collect()
     }
 }
@@ -226,9 +251,12 @@ fn step<F: Future>(
     cx: &mut Context<'_>,
 ) -> Poll<Result<F::Output, Failure>> {
     let _enter = EnterTask::new(h);
-    match h.waker.take() {
-        Some(w) => h.waker.set(Some(w)),
-        None => h.waker.set(Some(cx.waker().clone())),
+    if !h.polled.replace(true)
+        && let Some(core) = h.core.upgrade()
+    {
+        core.tasks
+            .borrow_mut()
+            .set_waker_once(h.slot.get(), cx.waker());
     }
     if h.cancel_pending.get() && h.catch_depth.get() == 0 {
         h.cancel_pending.set(false);
@@ -287,7 +315,7 @@ where
         cancel_pending: Cell::new(false),
         cancelling: Cell::new(0),
         catch_depth: Cell::new(0),
-        waker: Cell::new(None),
+        polled: Cell::new(false),
         detached: Cell::new(false),
         finished: Cell::new(false),
         ended_cancelled: Cell::new(false),
@@ -297,9 +325,11 @@ where
         core: Rc::downgrade(core),
     });
     core.tasks.borrow_mut().insert(&header);
-    let inner = header.clone();
+    // Built outside the async block so that it is dropped (and reports) even if the task is
+    // destroyed before its first step.
+    let lifetime = Lifetime(header.clone());
     let wrapped = async move {
-        let lifetime = Lifetime(inner);
+        let lifetime = lifetime;
         let mut fut = pin!(future);
         std::future::poll_fn(|cx| step(&lifetime.0, fut.as_mut(), cx)).await
     };

@@ -1,1 +1,305 @@
-//! placeholder
+//! The wasio conformance suite.
+//!
+//! Every case here must behave identically on the native (mio) backend and on the
+//! wasm32-wasip2 (pollables) backend. Cases use only wasio's public API and no target `cfg`.
+//! Platform-specific tests belong to their runner (`native-tests/tests/native_only.rs`, the
+//! host's WASI-only tests).
+//!
+//! A case is `pub fn <area>_<behaviour>(t: &Transcript) -> Result<(), String>`. It builds its own
+//! [`wasio::EventLoop`], records the events the spec fixes into its [`Transcript`] (callbacks
+//! fired, values seen, error kinds; never addresses, ports, timings or orders the spec leaves
+//! open) and returns `Err` naming the broken expectation. The runners compare the transcripts of
+//! the two worlds, so the same case must produce the same transcript on both.
+//!
+//! Adding a case: write it in `cases/<area>.rs` and add one line to [`foreach_case!`]. Both
+//! runners pick it up, and the host checks that the guest's case list equals this list.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+pub mod capture;
+pub mod cases;
+#[cfg(target_os = "wasi")]
+mod export;
+
+/// Calls `$m!(name)` once per case: the only list of cases.
+#[macro_export]
+macro_rules! foreach_case {
+    ($m:ident) => {
+        // 1. scheduling and the ready queue
+        $m!(sch01_call_soon_runs_in_fifo_order);
+        $m!(sch01_cancelled_handle_is_skipped);
+        $m!(sch02_callbacks_scheduled_while_running_wait_for_next_iteration);
+        $m!(sch02_threadsafe_calls_while_running_wait_for_next_iteration);
+        $m!(sch03_ready_callbacks_run_before_due_timers);
+        $m!(sch03_one_iteration_runs_callbacks_and_due_timers);
+        $m!(sch04_ready_callbacks_make_the_wait_non_blocking);
+        $m!(sch04_stop_makes_the_wait_non_blocking);
+        $m!(sch04_wait_ends_at_the_nearest_deadline);
+        $m!(sch05_cancel_is_idempotent_and_reported);
+        $m!(sch05_cancel_after_run_has_no_effect);
+        $m!(sch05_cancelled_handle_still_counts_in_the_snapshot);
+        $m!(sch05_callback_cancelling_its_own_handle_completes);
+        $m!(sch06_threadsafe_is_fifo_with_call_soon_on_the_loop_thread);
+        $m!(sch06_remote_is_fifo_with_call_soon_on_the_loop_thread);
+        $m!(sch06_threadsafe_cancel_before_run_prevents_it);
+        $m!(sch06_threadsafe_self_cancel_still_completes);
+        // 2. timers
+        $m!(tmr01_call_later_is_call_at_time_plus_delay);
+        $m!(tmr01_when_is_unchanged_by_cancel_and_firing);
+        $m!(tmr01_loop_time_is_monotonic);
+        $m!(tmr02_timers_fire_in_deadline_order);
+        $m!(tmr02_equal_deadlines_fire_fifo);
+        $m!(tmr03_deadline_at_now_is_due_in_the_next_iteration);
+        $m!(tmr03_future_deadline_is_not_due);
+        $m!(tmr04_call_later_never_fires_early);
+        $m!(tmr04_sleep_never_returns_early);
+        $m!(tmr05_only_scheduled_timers_count_as_cancelled);
+        $m!(tmr05_cancelled_head_timers_are_popped);
+        $m!(tmr06_purge_removes_every_cancelled_timer);
+        $m!(tmr06_purge_thresholds_are_strict);
+        $m!(tmr07_sleep_zero_yields_one_iteration_without_a_timer);
+        $m!(tmr07_cancelled_sleep_leaves_a_cancelled_timer);
+        $m!(tmr07_extreme_durations_never_panic);
+        $m!(tmr_timeout_and_interval);
+        // 3. tasks
+        $m!(tsk01_first_step_is_fifo_with_call_soon);
+        $m!(tsk02_awaiter_resumes_in_a_later_callback);
+        $m!(tsk03_cancel_returns_false_once_done);
+        $m!(tsk03_cancel_is_delivered_at_the_next_await);
+        $m!(tsk03_task_can_catch_cancellation_and_return);
+        $m!(tsk03_cancelled_stays_false_until_the_task_ends);
+        $m!(tsk03_cancel_before_first_step_skips_the_body);
+        $m!(tsk04_create_task_on_closed_loop_drops_the_future);
+        $m!(tsk04_default_and_custom_task_names);
+        $m!(tsk05_destroyed_pending_task_is_reported);
+        $m!(tsk05_run_until_complete_task_is_not_reported);
+        // 4. lifecycle
+        $m!(life01_stop_lets_the_iteration_finish);
+        $m!(life01_stop_before_run_forever_runs_one_iteration);
+        $m!(life01_run_forever_runs_again_after_stop);
+        $m!(life02_run_until_complete_returns_the_output);
+        $m!(life02_stopped_before_completion_is_an_error);
+        $m!(life02_callbacks_queued_by_the_future_run_before_return);
+        $m!(life03_nested_run_is_an_error);
+        $m!(life03_other_loop_cannot_run_inside_a_running_one);
+        $m!(life03_is_running_and_current_inside_callbacks);
+        $m!(life04_close_of_running_loop_fails);
+        $m!(life04_close_is_idempotent_and_drops_pending_work);
+        $m!(life05_closed_loop_rejects_every_scheduling_call);
+        $m!(life_run_cancels_leftover_tasks_before_closing);
+        // 5. exceptions, 12. debug
+        $m!(exc01_context_has_message_exception_and_handle);
+        $m!(exc02_failing_callback_does_not_stop_the_loop);
+        $m!(exc02_failing_timer_callback_is_reported);
+        $m!(exc03_default_handler_logs_sorted_keys);
+        $m!(exc03_clear_handler_restores_the_default);
+        $m!(exc03_fatal_error_escapes_run_forever);
+        $m!(dbg01_slow_callback_warns_in_debug_mode);
+        $m!(dbg01_nothing_is_timed_when_debug_is_off);
+        $m!(dbg01_slow_task_step_names_the_task);
+    };
+}
+
+/// The names of every case, in list order.
+pub const CASES: &[&str] = &{
+    macro_rules! name {
+        ($n:ident) => {
+            stringify!($n)
+        };
+    }
+    macro_rules! count {
+        ($n:ident) => {
+            1
+        };
+    }
+    const N: usize = {
+        let mut n = 0;
+        macro_rules! add {
+            ($c:ident) => {
+                n += count!($c);
+            };
+        }
+        foreach_case!(add);
+        n
+    };
+    let mut names = [""; N];
+    let mut i = 0;
+    macro_rules! put {
+        ($c:ident) => {
+            names[i] = name!($c);
+            i += 1;
+        };
+    }
+    foreach_case!(put);
+    let _ = i;
+    names
+};
+
+/// The ordered events a case recorded; shared by the closures the case schedules.
+#[derive(Clone, Default)]
+pub struct Transcript(Rc<RefCell<Vec<String>>>);
+
+impl Transcript {
+    /// A new, empty transcript.
+    pub fn new() -> Transcript {
+        Transcript::default()
+    }
+
+    /// Records one event.
+    pub fn push(&self, event: impl Into<String>) {
+        self.0.borrow_mut().push(event.into());
+    }
+
+    /// A copy of the events so far.
+    pub fn events(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+
+    /// Number of events so far.
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+
+    /// A closure that records `event` (for `call_soon` and friends).
+    pub fn rec(&self, event: &'static str) -> impl FnOnce() + 'static {
+        let t = self.clone();
+        move || t.push(event)
+    }
+
+    /// Fails unless the events are exactly `expected`.
+    pub fn expect(&self, expected: &[&str]) -> Result<(), String> {
+        let got = self.events();
+        if got.iter().map(String::as_str).eq(expected.iter().copied()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "transcript mismatch\n  expected: {expected:?}\n  got:      {got:?}"
+            ))
+        }
+    }
+}
+
+impl fmt::Debug for Transcript {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.borrow().iter()).finish()
+    }
+}
+
+/// A `Send` event log for callbacks that must be `Send` (`call_soon_threadsafe`).
+#[derive(Clone, Default)]
+pub struct SendLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl SendLog {
+    /// A new, empty log.
+    pub fn new() -> SendLog {
+        SendLog::default()
+    }
+
+    /// Records one event.
+    pub fn push(&self, event: impl Into<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event.into());
+    }
+
+    /// A `Send` closure that records `event`.
+    pub fn rec(&self, event: &'static str) -> impl FnOnce() + Send + 'static {
+        let log = self.clone();
+        move || log.push(event)
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Appends the events to a transcript.
+    pub fn copy_to(&self, t: &Transcript) {
+        for e in self.events() {
+            t.push(e);
+        }
+    }
+}
+
+/// What running one case produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The case returned `Ok`.
+    pub passed: bool,
+    /// The failure message (empty when passed).
+    pub message: String,
+    /// The recorded events.
+    pub transcript: Vec<String>,
+}
+
+/// Runs one case by name (used by the wasm export and by the native runners).
+pub fn run_case(name: &str) -> Outcome {
+    let t = Transcript::new();
+    let result = run_by_name(name, &t);
+    Outcome {
+        passed: result.is_ok(),
+        message: result.err().unwrap_or_default(),
+        transcript: t.events(),
+    }
+}
+
+fn run_by_name(name: &str, t: &Transcript) -> Result<(), String> {
+    macro_rules! arm {
+        ($n:ident) => {
+            if name == stringify!($n) {
+                return cases::$n(t);
+            }
+        };
+    }
+    foreach_case!(arm);
+    Err(format!("unknown case `{name}`"))
+}
+
+/// Fails with a formatted message unless the condition holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+/// Fails unless the two values are equal, printing both.
+#[macro_export]
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr, $($msg:tt)+) => {{
+        let (l, r) = (&$left, &$right);
+        if l != r {
+            return Err(format!("{}: {:?} != {:?}", format!($($msg)+), l, r));
+        }
+    }};
+}
+
+/// Turns any displayable error into the case's `String` error, with context.
+pub trait Context<T> {
+    /// Adds `what` to the error message.
+    fn ctx(self, what: &str) -> Result<T, String>;
+}
+
+impl<T, E: fmt::Display> Context<T> for Result<T, E> {
+    fn ctx(self, what: &str) -> Result<T, String> {
+        self.map_err(|e| format!("{what}: {e}"))
+    }
+}
+
+/// A new event loop, or the case's error.
+pub fn new_loop() -> Result<wasio::EventLoop, String> {
+    wasio::EventLoop::new().ctx("EventLoop::new")
+}
