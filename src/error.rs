@@ -224,6 +224,13 @@ impl std::error::Error for Error {
     }
 }
 
+impl From<io::Error> for Error {
+    /// An I/O error of the loop's driver ([`Error::is_io`]).
+    fn from(err: io::Error) -> Error {
+        Error::io(err)
+    }
+}
+
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
         let kind = match err.kind {

@@ -38,6 +38,7 @@ use crate::exception::{self, ExceptionHandler, PanicError};
 use crate::handle::{
     Call, CallbackResult, Entry, EntryRef, Handle, ThreadsafeHandle, TimerHandle, TsEntry,
 };
+use crate::io::{Registry, Token, WakeList};
 use crate::sys;
 use crate::task::{self, JoinHandle, Runnable, TaskSet};
 use crate::time::{self, Clock, ticks};
@@ -182,7 +183,13 @@ pub(crate) struct Core {
     pub(crate) ready: RefCell<VecDeque<Ready>>,
     pub(crate) timers: RefCell<TimerQueue>,
     /// The selector or pollable set.
-    driver: RefCell<sys::Driver>,
+    pub(crate) driver: RefCell<sys::Driver>,
+    /// I/O sources and the tasks waiting on them.
+    pub(crate) io: RefCell<Registry>,
+    /// Readiness events of the last wait (reused, no allocation per iteration).
+    events: RefCell<Vec<(Token, u8)>>,
+    /// Wakers collected during dispatch, woken after the registry borrow ends (reused).
+    wake_list: WakeList,
     pub(crate) clock: Clock,
     /// Live tasks.
     pub(crate) tasks: RefCell<TaskSet>,
@@ -210,6 +217,10 @@ impl Core {
         let (runnable, handle) = task::create(self, name, future);
         self.ready.borrow_mut().push_back(Ready::Task(runnable));
         handle
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
     }
 
     fn check_open(&self) -> Result<(), Error> {
@@ -289,6 +300,13 @@ pub fn try_current() -> Result<EventLoop, Error> {
         .ok_or_else(Error::no_running_loop)
 }
 
+/// The core of the loop running on this thread.
+pub(crate) fn try_current_core() -> Result<Rc<Core>, Error> {
+    CURRENT
+        .with(|c| c.borrow().clone())
+        .ok_or_else(Error::no_running_loop)
+}
+
 /// Marks the loop running on this thread for the guard's lifetime.
 struct RunGuard {
     core: Rc<Core>,
@@ -352,6 +370,9 @@ impl EventLoop {
                 ready: RefCell::new(VecDeque::new()),
                 timers: RefCell::new(TimerQueue::new()),
                 driver: RefCell::new(driver),
+                io: RefCell::new(Registry::default()),
+                events: RefCell::new(Vec::with_capacity(64)),
+                wake_list: RefCell::new(Vec::with_capacity(64)),
                 clock: Clock::new(),
                 tasks: RefCell::new(TaskSet::default()),
                 running: Cell::new(false),
@@ -614,7 +635,8 @@ impl EventLoop {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner),
             );
-            let wakers = self.core.tasks.borrow_mut().take_wakers();
+            let mut wakers = self.core.tasks.borrow_mut().take_wakers();
+            wakers.extend(self.core.io.borrow_mut().take_wakers());
             if ready.is_empty() && timers.is_empty() && remote.is_empty() && wakers.is_empty() {
                 break;
             }
@@ -642,11 +664,19 @@ impl EventLoop {
         let now = core.clock.now();
         let timeout = time::wait_timeout(busy, core.timers.borrow().next_deadline(), now);
         // 3. wait
-        let outcome = core.driver.borrow_mut().wait(timeout).map_err(Error::io)?;
+        let outcome = {
+            let io = core.io.borrow();
+            let mut events = core.events.borrow_mut();
+            events.clear();
+            core.driver
+                .borrow_mut()
+                .wait(timeout, &io, &mut events)
+                .map_err(Error::io)?
+        };
         if outcome == sys::Wait::Stalled {
             return Err(Error::stalled());
         }
-        // 4. queue remote work, then due timers
+        // 4. queue remote work, I/O wakeups (event order), then due timers
         for item in core.shared.take_remote() {
             let r = match item {
                 Foreign::Call(e) => Ready::Threadsafe(e),
@@ -654,6 +684,7 @@ impl EventLoop {
             };
             core.ready.borrow_mut().push_back(r);
         }
+        self.dispatch_io();
         let end = core.clock.now().saturating_add(core.clock.resolution());
         let mut fired = 0usize;
         loop {
@@ -674,6 +705,27 @@ impl EventLoop {
             }
         }
         Ok(())
+    }
+
+    /// Marks the sources of the last wait ready and wakes their tasks (outside every borrow).
+    fn dispatch_io(&self) {
+        let core = &*self.core;
+        let mut wake = core.wake_list.take();
+        {
+            let events = core.events.borrow();
+            if events.is_empty() {
+                core.wake_list.replace(wake);
+                return;
+            }
+            let mut io = core.io.borrow_mut();
+            for &(token, bits) in events.iter() {
+                io.set_ready(token, bits, &mut wake);
+            }
+        }
+        for w in wake.drain(..) {
+            w.wake();
+        }
+        core.wake_list.replace(wake);
     }
 
     fn run_ready(&self, item: Ready) {
@@ -857,6 +909,7 @@ impl EventLoop {
             scheduled_timers: timers.len(),
             cancelled_timers: timers.cancelled(),
             tasks: self.core.tasks.borrow().len(),
+            io_sources: self.core.io.borrow().len(),
         }
     }
 }
@@ -893,6 +946,8 @@ pub struct LoopStats {
     pub cancelled_timers: usize,
     /// Live tasks.
     pub tasks: usize,
+    /// Registered I/O sources.
+    pub io_sources: usize,
 }
 
 /// A `Send + Sync` handle to a loop, for other threads.

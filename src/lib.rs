@@ -64,6 +64,8 @@ mod error;
 mod event_loop;
 mod exception;
 mod handle;
+mod io;
+pub mod os;
 mod sys;
 pub mod task;
 mod time;

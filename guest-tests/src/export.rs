@@ -21,11 +21,24 @@ impl Guest for Suite {
     }
 
     fn run_case(name: String) -> Outcome {
-        let out = crate::run_case(&name);
-        Outcome {
-            passed: out.passed,
-            message: out.message,
-            transcript: out.transcript,
-        }
+        convert(crate::run_case(&name))
+    }
+
+    fn run_probe(name: String) -> Outcome {
+        let t = crate::Transcript::new();
+        let result = crate::probes::run(&name, &t);
+        convert(crate::Outcome {
+            passed: result.is_ok(),
+            message: result.err().unwrap_or_default(),
+            transcript: t.events(),
+        })
+    }
+}
+
+fn convert(out: crate::Outcome) -> Outcome {
+    Outcome {
+        passed: out.passed,
+        message: out.message,
+        transcript: out.transcript,
     }
 }

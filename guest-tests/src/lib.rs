@@ -22,6 +22,8 @@ pub mod capture;
 pub mod cases;
 #[cfg(target_os = "wasi")]
 mod export;
+#[cfg(target_os = "wasi")]
+mod probes;
 
 /// Calls `$m!(name)` once per case: the only list of cases.
 #[macro_export]

@@ -1,1 +1,425 @@
-//! placeholder
+//! `wasio-host`: runs wasio guests in wasmtime 48 with the async WASI bindings.
+//!
+//! * [`Host`] owns the engine (epoch interruption on, one ticker thread), the linker with
+//!   `wasi:*` 0.2 and the limits every store gets.
+//! * [`Suite`] is the conformance component, compiled once (and cached on disk, see [`cache`]);
+//!   every case runs in a fresh `Store` and instance, so a trap loses one case, not the run.
+//! * Guests run under [`tokio::task::coop::unconstrained`]: the host side of `wasi:io/poll`
+//!   polls one tokio future per pollable, each using tokio's cooperative budget, and a guest
+//!   that keeps finding work would otherwise exhaust it and see every later pollable as not
+//!   ready (measured: 48 of 50 connections starved). Epoch yields still hand the thread back
+//!   every tick.
+//! * Limits: a wall-clock timeout per case (a guest blocked in `poll` is not running wasm, so
+//!   epochs cannot stop it), an epoch deadline for CPU loops, a memory limit per store, and a
+//!   network policy that allows TCP, UDP and name lookup on loopback addresses only
+//!   ([`policy`]).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::error::Context as _;
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+pub mod cache;
+pub mod compare;
+pub mod divergences;
+pub mod policy;
+
+include!(concat!(env!("OUT_DIR"), "/gen.rs"));
+
+/// Host bindings of `wit/harness.wit`.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "conformance",
+        exports: { default: async },
+    });
+}
+
+use bindings::ConformancePre;
+
+pub use wasmtime::Result;
+
+/// Limits and policies applied to every guest.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Wall-clock limit per case or command (`None`: no limit).
+    pub timeout: Option<Duration>,
+    /// CPU budget per guest: the epoch callback interrupts it after about this much time spent
+    /// executing wasm (time blocked in host calls does not count).
+    pub cpu_limit: Option<Duration>,
+    /// Linear-memory limit per store.
+    pub memory_limit: usize,
+    /// Capacity of each captured output pipe (stdout, stderr).
+    pub capture_limit: usize,
+    /// Maximum live component handles per store (wasmtime's default is 100,000).
+    pub max_component_handles: usize,
+    /// Cache compiled components on disk.
+    pub cache: bool,
+}
+
+impl Default for HostConfig {
+    fn default() -> HostConfig {
+        HostConfig {
+            timeout: Some(Duration::from_secs(120)),
+            cpu_limit: Some(Duration::from_secs(60)),
+            memory_limit: 1 << 30,
+            capture_limit: 16 << 20,
+            max_component_handles: 1_000_000,
+            cache: true,
+        }
+    }
+}
+
+/// Epoch tick: how often a running guest yields to the host's executor.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Per-store state.
+pub struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Where a guest's output goes.
+enum Stdio {
+    /// Captured in memory, returned with the outcome.
+    Capture(MemoryOutputPipe, MemoryOutputPipe),
+    /// The host process's own stdio.
+    Inherit,
+}
+
+/// The engine, linker and limits shared by every guest.
+pub struct Host {
+    engine: Engine,
+    linker: Linker<State>,
+    config: HostConfig,
+    ticker: Arc<AtomicBool>,
+}
+
+impl Host {
+    /// Creates the engine (epoch interruption on) and starts its epoch ticker thread.
+    pub fn new(config: HostConfig) -> Result<Host> {
+        let mut cfg = Config::new();
+        cfg.epoch_interruption(true);
+        let engine = Engine::new(&cfg)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e, s) = (engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("wasio-host-epoch".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    e.increment_epoch();
+                }
+            })
+            .context("start the epoch ticker")?;
+        Ok(Host {
+            engine,
+            linker,
+            config,
+            ticker: stop,
+        })
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles a component, or loads it from the on-disk cache.
+    pub fn load(&self, path: &Path) -> Result<Component> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("read component {}", path.display()))?;
+        if self.config.cache {
+            cache::load_or_compile(&self.engine, &bytes)
+        } else {
+            Component::new(&self.engine, &bytes)
+        }
+    }
+
+    /// Loads the conformance component (the `wasio:harness/runner` export).
+    pub fn suite(&self, path: &Path) -> Result<Suite<'_>> {
+        let component = self.load(path)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .context("link the suite component")?;
+        let pre = ConformancePre::new(pre)
+            .context("the component does not export wasio:harness/runner")?;
+        Ok(Suite { host: self, pre })
+    }
+
+    fn store(&self, args: &[String], stdio: &Stdio) -> Store<State> {
+        let mut b = WasiCtxBuilder::new();
+        b.args(args)
+            .allow_tcp(true)
+            .allow_udp(true)
+            .allow_ip_name_lookup(true)
+            .socket_addr_check(|addr, use_| Box::pin(async move { policy::allowed(addr, use_) }));
+        match stdio {
+            Stdio::Capture(out, err) => {
+                b.stdout(out.clone()).stderr(err.clone());
+            }
+            Stdio::Inherit => {
+                b.inherit_stdio();
+            }
+        }
+        // Guests see the host's WASIO_* settings (debug mode, for instance).
+        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("WASIO_")) {
+            b.env(k, v);
+        }
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.config.memory_limit)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                wasi: b.build(),
+                table: ResourceTable::new(),
+                limits,
+            },
+        );
+        store.limiter(|s| &mut s.limits);
+        store.set_max_component_handles(self.config.max_component_handles);
+        store.set_epoch_deadline(1);
+        // The callback runs at most once per epoch tick, and only while the guest is executing
+        // wasm (a guest blocked in poll does not check the epoch), so counting calls measures
+        // the CPU time spent in wasm.
+        let max_ticks = self
+            .config
+            .cpu_limit
+            .map(|l| (l.as_millis() / EPOCH_TICK.as_millis()).max(1));
+        let mut ticks: u128 = 0;
+        store.epoch_deadline_callback(move |_| {
+            ticks += 1;
+            Ok(match max_ticks {
+                Some(max) if ticks >= max => UpdateDeadline::Interrupt,
+                _ => UpdateDeadline::Yield(1),
+            })
+        });
+        store
+    }
+
+    fn capture_pipes(&self) -> (MemoryOutputPipe, MemoryOutputPipe) {
+        (
+            MemoryOutputPipe::new(self.config.capture_limit),
+            MemoryOutputPipe::new(self.config.capture_limit),
+        )
+    }
+
+    /// Runs a `wasi:cli` command component with `args` (`args[0]` is the program name) and the
+    /// host's stdio. Returns the exit code.
+    pub async fn run_command(&self, path: &Path, args: &[String]) -> Result<i32> {
+        let component = self.load(path)?;
+        let mut store = self.store(args, &Stdio::Inherit);
+        let fut = async {
+            let cmd = wasmtime_wasi::p2::bindings::Command::instantiate_async(
+                &mut store,
+                &component,
+                &self.linker,
+            )
+            .await
+            .context("instantiate the command (does it export wasi:cli/run?)")?;
+            cmd.wasi_cli_run().call_run(&mut store).await
+        };
+        let res = with_limits(self.config.timeout, fut).await;
+        match res {
+            Ok(Ok(())) => Ok(0),
+            Ok(Err(())) => Ok(1),
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => Ok(exit.0),
+                None => Err(e),
+            },
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs a guest future outside tokio's cooperative budget and under the wall-clock limit.
+async fn with_limits<T>(
+    timeout: Option<Duration>,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let fut = tokio::task::coop::unconstrained(fut);
+    match timeout {
+        None => fut.await,
+        Some(limit) => match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(wasmtime::format_err!(
+                "no result within the wall-clock limit of {limit:?} (a guest blocked in \
+                 wasi:io/poll is not running wasm, so only this limit can stop it)"
+            )),
+        },
+    }
+}
+
+/// The conformance suite component, ready to instantiate.
+pub struct Suite<'h> {
+    host: &'h Host,
+    pre: ConformancePre<State>,
+}
+
+/// What running one case (or probe) in wasmtime produced.
+#[derive(Debug, Clone)]
+pub struct CaseReport {
+    /// Case name.
+    pub name: String,
+    /// The guest's outcome, when the call returned.
+    pub outcome: Option<guest_tests::Outcome>,
+    /// Why there is no outcome: a trap, a limit, a host error.
+    pub failure: Option<String>,
+    /// Captured guest stdout.
+    pub stdout: String,
+    /// Captured guest stderr.
+    pub stderr: String,
+    /// Wall-clock time of the case.
+    pub elapsed: Duration,
+}
+
+impl CaseReport {
+    /// The case ran and passed.
+    pub fn passed(&self) -> bool {
+        self.outcome.as_ref().is_some_and(|o| o.passed)
+    }
+
+    /// One paragraph explaining a failure, with the guest's output.
+    pub fn explain(&self) -> String {
+        let mut s = match (&self.outcome, &self.failure) {
+            (Some(o), _) if o.passed => "passed".to_string(),
+            (Some(o), _) => format!("failed: {}\ntranscript: {:?}", o.message, o.transcript),
+            (None, Some(f)) => format!("did not complete: {f}"),
+            (None, None) => "did not complete".to_string(),
+        };
+        if !self.stdout.trim().is_empty() {
+            s.push_str(&format!(
+                "\n--- guest stdout ---\n{}",
+                self.stdout.trim_end()
+            ));
+        }
+        if !self.stderr.trim().is_empty() {
+            s.push_str(&format!(
+                "\n--- guest stderr ---\n{}",
+                self.stderr.trim_end()
+            ));
+        }
+        s
+    }
+}
+
+/// Describes a guest error: which limit stopped it, or the trap.
+fn describe_error(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            format!("stopped by the CPU limit (epoch deadline): the guest kept running wasm ({e})")
+        }
+        Some(trap) => format!("guest trapped: {trap} ({e:#})"),
+        None => format!("{e:#}"),
+    }
+}
+
+impl Suite<'_> {
+    /// The case names the guest lists.
+    pub async fn list_cases(&self) -> Result<Vec<String>> {
+        let (out, err) = self.host.capture_pipes();
+        let mut store = self
+            .host
+            .store(&["guest-tests".into()], &Stdio::Capture(out, err));
+        let fut = async {
+            let inst = self.pre.instantiate_async(&mut store).await?;
+            inst.wasio_harness_runner()
+                .call_list_cases(&mut store)
+                .await
+        };
+        with_limits(self.host.config.timeout, fut).await
+    }
+
+    /// Runs one conformance case in a fresh store.
+    pub async fn run_case(&self, name: &str) -> CaseReport {
+        self.run(name, false).await
+    }
+
+    /// Runs one probe (a guest behaviour for the host's fault and divergence tests, not a
+    /// conformance case).
+    pub async fn run_probe(&self, name: &str) -> CaseReport {
+        self.run(name, true).await
+    }
+
+    async fn run(&self, name: &str, probe: bool) -> CaseReport {
+        let (out, err) = self.host.capture_pipes();
+        let mut store = self.host.store(
+            &["guest-tests".into(), name.into()],
+            &Stdio::Capture(out.clone(), err.clone()),
+        );
+        let started = Instant::now();
+        let fut = async {
+            let inst = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .context("instantiate guest-tests")?;
+            let runner = inst.wasio_harness_runner();
+            if probe {
+                runner.call_run_probe(&mut store, name).await
+            } else {
+                runner.call_run_case(&mut store, name).await
+            }
+        };
+        let res = with_limits(self.host.config.timeout, fut).await;
+        let elapsed = started.elapsed();
+        let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
+        let (outcome, failure) = match res {
+            Ok(o) => (
+                Some(guest_tests::Outcome {
+                    passed: o.passed,
+                    message: o.message,
+                    transcript: o.transcript,
+                }),
+                None,
+            ),
+            Err(e) => (None, Some(describe_error(&e))),
+        };
+        CaseReport {
+            name: name.to_string(),
+            outcome,
+            failure,
+            stdout: text(&out),
+            stderr: text(&err),
+            elapsed,
+        }
+    }
+}
+
+/// A current-thread tokio runtime with timers, as the host runs guests.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}

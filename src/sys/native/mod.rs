@@ -11,9 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Wait;
+use crate::io::{Registry, Token, ready};
 
 /// Token reserved for the unparker's waker.
 const WAKER: mio::Token = mio::Token(usize::MAX);
+
+/// Per-source backend data: natively the mio registration carries everything.
+#[derive(Debug, Default)]
+pub(crate) struct SourceData;
 
 /// The OS selector.
 pub(crate) struct Driver {
@@ -39,13 +44,48 @@ impl Driver {
         Ok((driver, Unparker { waker }))
     }
 
-    pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> io::Result<Wait> {
+    /// Waits for readiness; every event becomes `(token, ready bits)` in `out`, in the order
+    /// the selector reported them.
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        _io: &Registry,
+        out: &mut Vec<(Token, u8)>,
+    ) -> io::Result<Wait> {
         match self.poll.poll(&mut self.events, timeout) {
-            Ok(()) => Ok(Wait::Waited),
+            Ok(()) => {}
             // A signal interrupted the wait: return early, the loop simply iterates again.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Wait::Waited),
-            Err(e) => Err(e),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Wait::Waited),
+            Err(e) => return Err(e),
         }
+        for ev in self.events.iter() {
+            if ev.token() == WAKER {
+                continue;
+            }
+            let mut bits = 0;
+            if ev.is_readable() {
+                bits |= ready::READABLE;
+            }
+            if ev.is_writable() {
+                bits |= ready::WRITABLE;
+            }
+            if ev.is_read_closed() {
+                bits |= ready::READABLE | ready::READ_CLOSED;
+            }
+            if ev.is_write_closed() {
+                bits |= ready::WRITABLE | ready::WRITE_CLOSED;
+            }
+            if ev.is_error() {
+                bits |= ready::READABLE | ready::WRITABLE | ready::ERROR;
+            }
+            out.push((Token(ev.token().0 as u64), bits));
+        }
+        Ok(Wait::Waited)
+    }
+
+    /// The mio registry, for sources to register with.
+    pub(crate) fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
     }
 }
 

@@ -1,0 +1,36 @@
+//! Counts down with loop timers and a task, then exits.
+//!
+//! Natively: `cargo run --example countdown -- 3`.
+//! In wasmtime: `cargo build --release --example countdown --target wasm32-wasip2`, then
+//! `cargo run --release -p wasio-host -- run target/wasm32-wasip2/release/examples/countdown.wasm -- 3`.
+#![allow(clippy::print_stdout, reason = "an example program prints its output")]
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+fn main() -> Result<(), wasio::Error> {
+    let from: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(3);
+    let lp = wasio::EventLoop::new()?;
+    // Callback style: one timer per step, all scheduled up front.
+    let left = Rc::new(Cell::new(from));
+    for i in 0..from {
+        let left = left.clone();
+        lp.call_later(Duration::from_millis(10 * u64::from(i + 1)), move || {
+            println!("{}", left.get());
+            left.set(left.get() - 1);
+        })?;
+    }
+    // Future style: a task that waits for the countdown to finish.
+    let done = lp.run_until_complete(async move {
+        while left.get() > 0 {
+            wasio::sleep(Duration::from_millis(5)).await;
+        }
+        "liftoff"
+    })?;
+    println!("{done}");
+    lp.close()
+}

@@ -1,0 +1,121 @@
+//! The divergence list: where WASI behaviour must differ from native (`host/DIVERGENCES.md`).
+//!
+//! Format: each `## <id>` heading starts a divergence; the lines `- <key>: <value>` under it
+//! give `what`, `native`, `wasi`, `probe` (the guest probe the host runs to check the WASI side)
+//! and `cases` (shared cases whose outcome or transcript may differ; usually none).
+
+use std::path::{Path, PathBuf};
+
+/// One documented divergence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Divergence {
+    /// Short identifier (the heading).
+    pub id: String,
+    /// What differs.
+    pub what: String,
+    /// Native behaviour.
+    pub native: String,
+    /// WASI behaviour.
+    pub wasi: String,
+    /// Probe checking the WASI behaviour.
+    pub probe: Option<String>,
+    /// Test checking it when a probe cannot (for example because the WASI side is a trap).
+    pub test: Option<String>,
+    /// Shared cases allowed to differ between the worlds.
+    pub cases: Vec<String>,
+}
+
+/// The list shipped with the host.
+pub fn default_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("DIVERGENCES.md")
+}
+
+/// Parses the list.
+pub fn parse(text: &str) -> Result<Vec<Divergence>, String> {
+    let mut out: Vec<Divergence> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end();
+        if let Some(id) = line.strip_prefix("## ") {
+            out.push(Divergence {
+                id: id.trim().to_string(),
+                ..Divergence::default()
+            });
+            continue;
+        }
+        let Some(item) = line.strip_prefix("- ") else {
+            continue;
+        };
+        let Some(d) = out.last_mut() else {
+            continue;
+        };
+        let Some((key, value)) = item.split_once(':') else {
+            return Err(format!("line {}: expected `- key: value`", n + 1));
+        };
+        let value = value.trim().to_string();
+        match key.trim() {
+            "what" => d.what = value,
+            "native" => d.native = value,
+            "wasi" => d.wasi = value,
+            "probe" => {
+                d.probe = Some(value.trim_matches('`').to_string()).filter(|p| !p.is_empty())
+            }
+            "test" => d.test = Some(value).filter(|t| !t.is_empty()),
+            "cases" => {
+                d.cases = value
+                    .split(',')
+                    .map(|c| c.trim().trim_matches('`').to_string())
+                    .filter(|c| !c.is_empty() && c != "none")
+                    .collect()
+            }
+            other => return Err(format!("line {}: unknown key `{other}`", n + 1)),
+        }
+    }
+    for d in &out {
+        if d.what.is_empty() || d.wasi.is_empty() {
+            return Err(format!("divergence `{}` needs `what` and `wasi`", d.id));
+        }
+        if d.probe.is_none() && d.test.is_none() {
+            return Err(format!("divergence `{}` needs a `probe` or a `test`", d.id));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads and parses a list file.
+pub fn load(path: &Path) -> Result<Vec<Divergence>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text)
+}
+
+/// The divergence that allows `case` to differ, if any.
+pub fn allowing<'a>(list: &'a [Divergence], case: &str) -> Option<&'a Divergence> {
+    list.iter().find(|d| d.cases.iter().any(|c| c == case))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sections() {
+        let text = "# t\n\n## threads\n- what: no threads\n- native: pool\n- wasi: inline\n- probe: `div_x`\n- cases: a, b\n\n## other\n- what: w\n- wasi: v\n- test: t.rs\n- cases: none\n";
+        let list = parse(text).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].probe.as_deref(), Some("div_x"));
+        assert_eq!(list[0].cases, vec!["a", "b"]);
+        assert!(list[1].cases.is_empty());
+        assert_eq!(allowing(&list, "b").map(|d| d.id.as_str()), Some("threads"));
+        assert!(parse("## x\n- what: y\n").is_err(), "wasi is required");
+        assert!(
+            parse("## x\n- what: y\n- wasi: z\n").is_err(),
+            "a check is required"
+        );
+        assert!(parse("## x\n- bogus: y\n").is_err());
+    }
+
+    #[test]
+    fn shipped_list_parses() {
+        let list = load(&default_path()).unwrap();
+        assert!(!list.is_empty());
+    }
+}

@@ -1,0 +1,105 @@
+//! The `wasio-host` command line.
+
+use std::path::Path;
+use std::process::Command;
+
+use wasio_host::GUEST_EXAMPLES_DIR;
+
+fn wasio_host() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wasio-host"))
+}
+
+#[test]
+fn help_for_every_command() {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["test", "--help"],
+        &["compare", "--help"],
+    ] {
+        let out = wasio_host().args(args).output().expect("run wasio-host");
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn test_command_reports_a_summary_and_json() {
+    let out = wasio_host()
+        .args(["test", "--filter", "sch01"])
+        .output()
+        .expect("run wasio-host");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2 passed, 0 failed"
+    );
+    let out = wasio_host()
+        .args(["test", "--filter", "tmr02", "--json"])
+        .output()
+        .expect("run wasio-host");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("{\"case\":\"tmr02_") && l.contains("\"passed\":true"))
+    );
+}
+
+#[test]
+fn test_command_fails_on_an_empty_selection() {
+    let out = wasio_host()
+        .args(["test", "--filter", "no-case-has-this-name"])
+        .output()
+        .expect("run wasio-host");
+    assert!(!out.status.success());
+}
+
+#[test]
+fn compare_command_agrees_on_a_subset() {
+    let out = wasio_host()
+        .args(["compare", "--filter", "life01"])
+        .output()
+        .expect("run wasio-host");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("3 cases: 3 agree, 0 listed divergences, 0 disagree"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_command_runs_an_example_with_arguments() {
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("countdown.wasm");
+    let out = wasio_host()
+        .arg("run")
+        .arg(&example)
+        .args(["--", "2"])
+        .output()
+        .expect("run wasio-host");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n1\nliftoff\n");
+}
+
+#[test]
+fn run_command_reports_a_missing_component() {
+    let out = wasio_host()
+        .args(["run", "/no/such/component.wasm"])
+        .output()
+        .expect("run wasio-host");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read component"));
+}

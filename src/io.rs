@@ -1,0 +1,339 @@
+//! I/O readiness: the registry of sources and their waiting tasks.
+//!
+//! # Ground rules
+//!
+//! * A source (socket, stream, WASI pollable) has one slot: readiness bits, at most one waiting
+//!   waker per direction, and the backend's own per-source data (`sys::SourceData`: nothing
+//!   natively, the pollables on WASI, which the driver polls only while a task waits).
+//! * Readiness is a hint. An operation that finds nothing to do (`WouldBlock`, an empty WASI
+//!   read) clears the bit and waits again; natively mio is edge-triggered, so a source must
+//!   perform until `WouldBlock` before it waits.
+//! * Tokens carry a generation, so an event for a slot freed and reused in the same iteration is
+//!   dropped instead of waking the new owner.
+//! * Wakers are collected during dispatch and woken after the registry borrow is released.
+
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::event_loop::Core;
+use crate::sys;
+
+/// Readiness bits.
+pub(crate) mod ready {
+    /// Data (or a connection, or EOF) can be read.
+    pub(crate) const READABLE: u8 = 1;
+    /// Data can be written (or a connect finished).
+    pub(crate) const WRITABLE: u8 = 2;
+    /// The read side is closed.
+    pub(crate) const READ_CLOSED: u8 = 4;
+    /// The write side is closed.
+    pub(crate) const WRITE_CLOSED: u8 = 8;
+    /// An error is pending on the source.
+    pub(crate) const ERROR: u8 = 16;
+}
+
+/// A direction a task can wait in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read = 0,
+    Write = 1,
+}
+
+impl Direction {
+    /// The bits that end a wait in this direction.
+    fn mask(self) -> u8 {
+        match self {
+            Direction::Read => ready::READABLE | ready::READ_CLOSED | ready::ERROR,
+            Direction::Write => ready::WRITABLE | ready::WRITE_CLOSED | ready::ERROR,
+        }
+    }
+}
+
+/// Identifies a slot: index in the low 32 bits, generation in the high 32 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token(pub(crate) u64);
+
+impl Token {
+    fn new(index: usize, generation: u32) -> Token {
+        Token(u64::from(generation) << 32 | index as u64)
+    }
+    fn index(self) -> usize {
+        (self.0 & 0xffff_ffff) as usize
+    }
+    fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+/// One registered source.
+pub(crate) struct Slot {
+    generation: u32,
+    live: bool,
+    ready: u8,
+    wakers: [Option<Waker>; 2],
+    /// Backend data (WASI: the pollables). Dropped when the slot is removed.
+    pub(crate) sys: sys::SourceData,
+}
+
+impl Slot {
+    /// Whether a task waits in `dir`.
+    pub(crate) fn is_waiting(&self, dir: Direction) -> bool {
+        self.live && self.wakers[dir as usize].is_some()
+    }
+}
+
+/// The loop's sources.
+#[derive(Default)]
+pub(crate) struct Registry {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    /// Live slots.
+    len: usize,
+    /// Slots with at least one waiting waker (lets the WASI driver skip the scan).
+    waiting: usize,
+}
+
+impl Registry {
+    pub(crate) fn insert(&mut self, sys: sys::SourceData) -> Token {
+        self.len += 1;
+        if let Some(i) = self.free.pop() {
+            let slot = &mut self.slots[i];
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.live = true;
+            slot.ready = 0;
+            slot.sys = sys;
+            return Token::new(i, slot.generation);
+        }
+        self.slots.push(Slot {
+            generation: 0,
+            live: true,
+            ready: 0,
+            wakers: [None, None],
+            sys,
+        });
+        Token::new(self.slots.len() - 1, 0)
+    }
+
+    fn slot_mut(&mut self, token: Token) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(token.index())
+            .filter(|s| s.live && s.generation == token.generation())
+    }
+
+    #[cfg(test)]
+    fn slot(&self, token: Token) -> Option<&Slot> {
+        self.slots
+            .get(token.index())
+            .filter(|s| s.live && s.generation == token.generation())
+    }
+
+    /// Removes a slot; returns its backend data and wakers for the caller to drop outside the
+    /// borrow.
+    pub(crate) fn remove(&mut self, token: Token) -> Option<(sys::SourceData, [Option<Waker>; 2])> {
+        let slot = self.slot_mut(token)?;
+        slot.live = false;
+        let had_waiter = slot.wakers.iter().any(Option::is_some);
+        let wakers = std::mem::take(&mut slot.wakers);
+        let data = std::mem::take(&mut slot.sys);
+        if had_waiter {
+            self.waiting -= 1;
+        }
+        self.free.push(token.index());
+        self.len -= 1;
+        Some((data, wakers))
+    }
+
+    /// Marks readiness from the driver and collects the wakers to wake.
+    pub(crate) fn set_ready(&mut self, token: Token, bits: u8, wake: &mut Vec<Waker>) {
+        let Some(slot) = self.slot_mut(token) else {
+            return;
+        };
+        slot.ready |= bits;
+        let had_waiter = slot.wakers.iter().any(Option::is_some);
+        for dir in [Direction::Read, Direction::Write] {
+            if bits & dir.mask() != 0
+                && let Some(w) = slot.wakers[dir as usize].take()
+            {
+                wake.push(w);
+            }
+        }
+        let has_waiter = slot.wakers.iter().any(Option::is_some);
+        if had_waiter && !has_waiter {
+            self.waiting -= 1;
+        }
+    }
+
+    fn poll_ready(&mut self, token: Token, dir: Direction, cx: &mut Context<'_>) -> Poll<u8> {
+        let Some(slot) = self.slot_mut(token) else {
+            // Deregistered (the loop closed): report everything so the caller retries the
+            // operation and sees the real error.
+            return Poll::Ready(dir.mask());
+        };
+        let bits = slot.ready & dir.mask();
+        if bits != 0 {
+            return Poll::Ready(bits);
+        }
+        let had_waiter = slot.wakers.iter().any(Option::is_some);
+        match &mut slot.wakers[dir as usize] {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        if !had_waiter {
+            self.waiting += 1;
+        }
+        Poll::Pending
+    }
+
+    fn clear(&mut self, token: Token, bits: u8) {
+        if let Some(slot) = self.slot_mut(token) {
+            slot.ready &= !bits;
+        }
+    }
+
+    /// Number of slots with a waiting task.
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting
+    }
+
+    /// Live slots, with their tokens (for the WASI driver's scan).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Token, &Slot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.live)
+            .map(|(i, s)| (Token::new(i, s.generation), s))
+    }
+
+    /// Number of registered sources.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Takes every waker (loop close): their tasks are woken or destroyed outside the borrow.
+    pub(crate) fn take_wakers(&mut self) -> Vec<Waker> {
+        self.waiting = 0;
+        self.slots
+            .iter_mut()
+            .flat_map(|s| s.wakers.iter_mut().filter_map(Option::take))
+            .collect()
+    }
+}
+
+/// A source's membership in the loop's registry; deregisters on drop.
+pub(crate) struct Registration {
+    core: Rc<Core>,
+    token: Token,
+}
+
+impl Registration {
+    /// Registers a source on the loop running on this thread (or `core`).
+    pub(crate) fn new(core: &Rc<Core>, data: sys::SourceData) -> io::Result<Registration> {
+        if core.is_closed() {
+            return Err(io::Error::other(crate::Error::closed()));
+        }
+        let token = core.io.borrow_mut().insert(data);
+        Ok(Registration {
+            core: core.clone(),
+            token,
+        })
+    }
+
+    /// Waits until the source is ready in `dir`; returns the ready bits.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<u8> {
+        self.core.io.borrow_mut().poll_ready(self.token, dir, cx)
+    }
+
+    /// Clears readiness bits after an operation found nothing to do.
+    pub(crate) fn clear(&self, bits: u8) {
+        self.core.io.borrow_mut().clear(self.token, bits);
+    }
+
+    /// Runs `f` on the backend data of this source.
+    pub(crate) fn with_data<R>(&self, f: impl FnOnce(&mut sys::SourceData) -> R) -> Option<R> {
+        let mut io = self.core.io.borrow_mut();
+        io.slot_mut(self.token).map(|s| f(&mut s.sys))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let removed = self
+            .core
+            .io
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut io| io.remove(self.token));
+        // Backend data (pollables) and wakers are dropped here, outside the borrow.
+        drop(removed);
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+/// A reusable list of wakers to wake after a borrow is released (no allocation once warm).
+pub(crate) type WakeList = RefCell<Vec<Waker>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn readiness_wakes_only_the_matching_direction() {
+        let mut reg = Registry::default();
+        let tok = reg.insert(Default::default());
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(reg.poll_ready(tok, Direction::Read, &mut cx).is_pending());
+        assert_eq!(reg.waiting(), 1);
+        let mut wake = Vec::new();
+        reg.set_ready(tok, ready::WRITABLE, &mut wake);
+        assert!(wake.is_empty(), "a write event must not wake a reader");
+        reg.set_ready(tok, ready::READABLE, &mut wake);
+        assert_eq!(wake.len(), 1);
+        assert_eq!(reg.waiting(), 0);
+        assert_eq!(
+            reg.poll_ready(tok, Direction::Read, &mut cx),
+            Poll::Ready(ready::READABLE)
+        );
+        reg.clear(tok, ready::READABLE);
+        assert!(reg.poll_ready(tok, Direction::Read, &mut cx).is_pending());
+    }
+
+    #[test]
+    fn stale_tokens_are_ignored() {
+        let mut reg = Registry::default();
+        let old = reg.insert(Default::default());
+        assert!(reg.remove(old).is_some());
+        let new = reg.insert(Default::default());
+        assert_eq!(old.index(), new.index());
+        assert_ne!(old, new);
+        let mut wake = Vec::new();
+        reg.set_ready(old, ready::READABLE, &mut wake);
+        assert_eq!(
+            reg.slot(new).map(|s| s.ready),
+            Some(0),
+            "stale event leaked"
+        );
+        assert!(reg.remove(old).is_none());
+        assert_eq!(reg.len(), 1);
+    }
+}
