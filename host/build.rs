@@ -3,6 +3,10 @@
 //! The guest is built by a nested cargo with its own target directory (`target/wasm-guest`), so
 //! it never waits on the lock of the outer build, and in release mode, because a debug guest
 //! runs the timing cases slowly. Its sources are tracked with `rerun-if-changed`.
+#![allow(
+    clippy::print_stderr,
+    reason = "a build script reports to cargo through stderr"
+)]
 
 use std::env;
 use std::path::{Path, PathBuf};

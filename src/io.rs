@@ -43,7 +43,7 @@ pub(crate) enum Direction {
 
 impl Direction {
     /// The bits that end a wait in this direction.
-    fn mask(self) -> u8 {
+    pub(crate) fn mask(self) -> u8 {
         match self {
             Direction::Read => ready::READABLE | ready::READ_CLOSED | ready::ERROR,
             Direction::Write => ready::WRITABLE | ready::WRITE_CLOSED | ready::ERROR,
@@ -79,6 +79,10 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// Whether a task waits in `dir`.
+    #[allow(
+        dead_code,
+        reason = "used by the WASI driver; natively readiness arrives as mio events"
+    )]
     pub(crate) fn is_waiting(&self, dir: Direction) -> bool {
         self.live && self.wakers[dir as usize].is_some()
     }
@@ -193,11 +197,19 @@ impl Registry {
     }
 
     /// Number of slots with a waiting task.
+    #[allow(
+        dead_code,
+        reason = "used by the WASI driver; natively readiness arrives as mio events"
+    )]
     pub(crate) fn waiting(&self) -> usize {
         self.waiting
     }
 
     /// Live slots, with their tokens (for the WASI driver's scan).
+    #[allow(
+        dead_code,
+        reason = "used by the WASI driver; natively readiness arrives as mio events"
+    )]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Token, &Slot)> {
         self.slots
             .iter()
@@ -240,9 +252,48 @@ impl Registration {
         })
     }
 
+    #[allow(dead_code, reason = "native sources register their token with mio")]
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    pub(crate) fn core(&self) -> &Rc<Core> {
+        &self.core
+    }
+
     /// Waits until the source is ready in `dir`; returns the ready bits.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<u8> {
         self.core.io.borrow_mut().poll_ready(self.token, dir, cx)
+    }
+
+    /// Runs a non-blocking operation until it stops saying `WouldBlock`, waiting for
+    /// readiness in `dir` in between (readiness is a hint: after a `WouldBlock` the bits are
+    /// cleared and the task waits for the next event). `Interrupted` is retried.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.clear(dir.mask());
+                    if self.poll_ready(cx, dir).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    /// Waits once for readiness in `dir`, then clears it.
+    #[allow(dead_code, reason = "used by WASI sources; native sources use poll_io")]
+    pub(crate) async fn ready(&self, dir: Direction) {
+        std::future::poll_fn(|cx| self.poll_ready(cx, dir)).await;
+        self.clear(dir.mask());
     }
 
     /// Clears readiness bits after an operation found nothing to do.
@@ -251,6 +302,10 @@ impl Registration {
     }
 
     /// Runs `f` on the backend data of this source.
+    #[allow(
+        dead_code,
+        reason = "used by WASI sources to swap pollables; native data is empty"
+    )]
     pub(crate) fn with_data<R>(&self, f: impl FnOnce(&mut sys::SourceData) -> R) -> Option<R> {
         let mut io = self.core.io.borrow_mut();
         io.slot_mut(self.token).map(|s| f(&mut s.sys))
@@ -265,8 +320,16 @@ impl Drop for Registration {
             .try_borrow_mut()
             .ok()
             .and_then(|mut io| io.remove(self.token));
-        // Backend data (pollables) and wakers are dropped here, outside the borrow.
-        drop(removed);
+        // Outside the borrow: drop the backend data (pollables) first, then wake whoever waited
+        // on the source so they see it gone instead of waiting forever.
+        if let Some((data, wakers)) = removed {
+            {
+                let _pollables = data;
+            }
+            for w in wakers.into_iter().flatten() {
+                w.wake();
+            }
+        }
     }
 }
 

@@ -65,6 +65,7 @@ mod event_loop;
 mod exception;
 mod handle;
 mod io;
+pub mod net;
 pub mod os;
 mod sys;
 pub mod task;

@@ -217,6 +217,14 @@ fn current_header() -> Option<Rc<TaskHeader>> {
     CURRENT_TASK.with(|c| c.borrow().clone())
 }
 
+/// Requests cancellation of the task running on this thread (used to pass a cancellation on
+/// after cleaning up, as `raise` after `except CancelledError` does).
+pub(crate) fn cancel_current() {
+    if let Some(h) = current_header() {
+        h.cancel();
+    }
+}
+
 /// The name of the task running on this thread (`Task-<n>` unless named), if any.
 pub fn current_name() -> Option<String> {
     current_header().map(|h| h.display_name())

@@ -101,6 +101,38 @@ macro_rules! foreach_case {
         $m!(dbg01_slow_callback_warns_in_debug_mode);
         $m!(dbg01_nothing_is_timed_when_debug_is_off);
         $m!(dbg01_slow_task_step_names_the_task);
+        // 6. TCP server, 7. TCP client, EXC-04
+        $m!(tcp_echo_round_trip);
+        $m!(tcp_addresses_agree_between_ends);
+        $m!(tcp_echo_1mib_full_duplex);
+        $m!(tcp_half_close_keeps_the_read_side);
+        $m!(tcp_peer_reset_is_an_error);
+        $m!(tcp_connect_refused);
+        $m!(tcp_clean_eof_is_sticky);
+        $m!(tcp_50_connections_none_starves);
+        $m!(srv01_start_serving_flag_and_idempotence);
+        $m!(srv02_one_handler_task_per_connection);
+        $m!(srv03_hosts_are_a_set);
+        $m!(srv04_all_interfaces_dual_stack_is_two_sockets);
+        $m!(srv04_ipv6_sockets_are_v6_only);
+        $m!(srv04_reuse_address_allows_rebinding);
+        $m!(srv05_bind_failure_names_the_address_and_closes_the_rest);
+        $m!(srv07_close_stops_listening_and_keeps_connections);
+        $m!(srv08_wait_closed_waits_for_the_last_connection);
+        $m!(srv09_close_clients_ends_connections);
+        $m!(srv09_abort_clients_ends_connections);
+        $m!(srv10_serve_forever_rules);
+        $m!(exc04_io_errors_from_handlers_are_not_reported);
+        $m!(cli01_bad_input_is_an_error);
+        $m!(cli02_ip_literals_skip_the_resolver);
+        $m!(cli03_sequential_attempts_without_happy_eyeballs);
+        $m!(cli04_interleave_by_family);
+        $m!(cli05_next_attempt_starts_after_the_delay);
+        $m!(cli05_failure_starts_the_next_attempt_at_once);
+        $m!(cli06_losers_are_closed);
+        $m!(cli07_all_failed_lists_every_attempt);
+        $m!(cli08_local_addr_binding);
+        $m!(cli09_defaults_and_connect_timeout);
     };
 }
 
@@ -299,6 +331,19 @@ impl<T, E: fmt::Display> Context<T> for Result<T, E> {
     fn ctx(self, what: &str) -> Result<T, String> {
         self.map_err(|e| format!("{what}: {e}"))
     }
+}
+
+/// Runs `body` on a fresh loop with `wasio::run` and flattens the two error layers.
+pub fn block<F>(body: F) -> Result<(), String>
+where
+    F: std::future::Future<Output = Result<(), String>> + 'static,
+{
+    wasio::run(body).ctx("wasio::run")?
+}
+
+/// The kind of an I/O error, as transcripts record it (the same in both worlds).
+pub fn kind(e: &std::io::Error) -> String {
+    format!("{:?}", e.kind())
 }
 
 /// A new event loop, or the case's error.

@@ -1,13 +1,20 @@
 //! The cases, one module per CONFORMANCE.md area.
 
+mod connect;
 mod exceptions;
 mod lifecycle;
+mod net_util;
 mod sched;
+mod server;
 mod tasks;
+mod tcp;
 mod timers;
 
+pub use self::connect::*;
 pub use self::exceptions::*;
 pub use self::lifecycle::*;
 pub use self::sched::*;
+pub use self::server::*;
 pub use self::tasks::*;
+pub use self::tcp::*;
 pub use self::timers::*;

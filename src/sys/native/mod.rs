@@ -10,6 +10,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) mod dns;
+pub(crate) mod net;
+
 use super::Wait;
 use crate::io::{Registry, Token, ready};
 

@@ -14,6 +14,10 @@ use std::time::Duration;
 use wasip2::clocks::monotonic_clock;
 use wasip2::io::poll::{self, Pollable};
 
+pub(crate) mod dns;
+mod error;
+pub(crate) mod net;
+
 use super::Wait;
 use crate::io::{Direction, Registry, Token, ready};
 

@@ -1,0 +1,364 @@
+//! Client connections: [`connect`] (names, Happy Eyeballs) and [`connect_addrs`].
+//!
+//! # Happy Eyeballs (RFC 8305, asyncio `staggered_race`)
+//!
+//! * Addresses are tried in resolver order, interleaved by family (CLI-04): grouped by family
+//!   in the order each family first appears, `interleave - 1` extra addresses of the first
+//!   family up front, then round-robin.
+//! * Attempt 0 starts at once; attempt `i + 1` starts when attempt `i` fails or
+//!   `happy_eyeballs_delay` after it started, whichever is first; earlier attempts keep running
+//!   (CLI-05). Without a delay the attempts are strictly sequential (CLI-03).
+//! * The first success wins; every other attempt is dropped, which closes its socket, and no
+//!   further attempt starts (CLI-06). Dropping the whole race closes every in-flight socket.
+//! * If every attempt fails, one error lists each address with its error (CLI-07); a single
+//!   attempt's error is returned unchanged.
+//! * The delay is not clamped (CPython does not either); RFC 8305 recommends 250 ms (the
+//!   default) and at least 10 ms.
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use super::dns::lookup_host;
+use super::tcp::TcpStream;
+use crate::time::{Sleep, sleep, timeout};
+
+/// RFC 8305 "Connection Attempt Delay" recommended default (CLI-09).
+pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
+
+/// Options of [`connect`] and [`connect_addrs`].
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = wasio::net::ConnectOptions::new()
+///     .happy_eyeballs_delay(Some(Duration::from_millis(100)))
+///     .timeout(Duration::from_secs(5));
+/// assert_eq!(opts.get_happy_eyeballs_delay(), Some(Duration::from_millis(100)));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    happy_eyeballs_delay: Option<Duration>,
+    interleave: Option<usize>,
+    local_addrs: Vec<SocketAddr>,
+    timeout: Option<Duration>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            happy_eyeballs_delay: Some(DEFAULT_HAPPY_EYEBALLS_DELAY),
+            interleave: None,
+            local_addrs: Vec::new(),
+            timeout: None,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Happy Eyeballs on (250 ms), no local address, no timeout.
+    pub fn new() -> ConnectOptions {
+        ConnectOptions::default()
+    }
+
+    /// The delay before the next attempt starts while the previous one is still pending;
+    /// `None` makes the attempts strictly sequential.
+    pub fn happy_eyeballs_delay(mut self, delay: Option<Duration>) -> ConnectOptions {
+        self.happy_eyeballs_delay = delay;
+        self
+    }
+
+    /// The configured delay.
+    pub fn get_happy_eyeballs_delay(&self) -> Option<Duration> {
+        self.happy_eyeballs_delay
+    }
+
+    /// Family interleaving ("First Address Family Count"); 0 keeps the resolver order. Defaults
+    /// to 1 with Happy Eyeballs and 0 without (asyncio).
+    pub fn interleave(mut self, first_family_count: usize) -> ConnectOptions {
+        self.interleave = Some(first_family_count);
+        self
+    }
+
+    /// Binds each attempt to the first of these local addresses with the attempt's family
+    /// (CLI-08).
+    pub fn local_addr(mut self, addr: SocketAddr) -> ConnectOptions {
+        self.local_addrs.push(addr);
+        self
+    }
+
+    /// Gives up (with `TimedOut`) if no attempt succeeded within `limit`, resolution included.
+    pub fn timeout(mut self, limit: Duration) -> ConnectOptions {
+        self.timeout = Some(limit);
+        self
+    }
+}
+
+/// Connects to `host:port`: resolves the name (IP literals skip the resolver), then races the
+/// addresses with Happy Eyeballs.
+///
+/// ```
+/// use wasio::net::{ConnectOptions, TcpListener, connect};
+///
+/// wasio::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await?;
+///     let port = listener.local_addr()?.port();
+///     let stream = connect("127.0.0.1", port, &ConnectOptions::new()).await?;
+///     assert_eq!(stream.peer_addr()?.port(), port);
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap()
+/// .unwrap();
+/// ```
+pub async fn connect(host: &str, port: u16, options: &ConnectOptions) -> io::Result<TcpStream> {
+    if host.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "host and port was not specified",
+        ));
+    }
+    if port == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot connect to port 0",
+        ));
+    }
+    let work = async {
+        let addrs = lookup_host(host, port).await?;
+        race(&addrs, options).await
+    };
+    with_timeout(options.timeout, work).await
+}
+
+/// Races connections to `addrs` (each with its own port) as [`connect`] does after resolving.
+pub async fn connect_addrs(
+    addrs: &[SocketAddr],
+    options: &ConnectOptions,
+) -> io::Result<TcpStream> {
+    with_timeout(options.timeout, race(addrs, options)).await
+}
+
+async fn with_timeout<F: Future<Output = io::Result<TcpStream>>>(
+    limit: Option<Duration>,
+    work: F,
+) -> io::Result<TcpStream> {
+    match limit {
+        None => work.await,
+        Some(limit) => match timeout(limit, work).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect timed out after {limit:?}"),
+            )),
+        },
+    }
+}
+
+/// Interleaves addresses by family (asyncio `_interleave_addrinfos`, CLI-04).
+///
+/// ```
+/// use std::net::SocketAddr;
+/// let a: Vec<SocketAddr> = ["[::1]:1", "[::2]:1", "10.0.0.1:1", "10.0.0.2:1"]
+///     .iter()
+///     .map(|s| s.parse().unwrap())
+///     .collect();
+/// let out = wasio::net::interleave_addrs(&a, 1);
+/// assert_eq!(out, vec![a[0], a[2], a[1], a[3]]);
+/// ```
+pub fn interleave_addrs(addrs: &[SocketAddr], first_family_count: usize) -> Vec<SocketAddr> {
+    // Families in order of first appearance.
+    let mut groups: Vec<(bool, Vec<SocketAddr>)> = Vec::new();
+    for a in addrs {
+        match groups.iter_mut().find(|(v6, _)| *v6 == a.is_ipv6()) {
+            Some((_, g)) => g.push(*a),
+            None => groups.push((a.is_ipv6(), vec![*a])),
+        }
+    }
+    let mut out = Vec::with_capacity(addrs.len());
+    let mut queues: Vec<std::collections::VecDeque<SocketAddr>> =
+        groups.into_iter().map(|(_, g)| g.into()).collect();
+    if first_family_count > 1
+        && let Some(first) = queues.first_mut()
+    {
+        for _ in 0..first_family_count - 1 {
+            match first.pop_front() {
+                Some(a) => out.push(a),
+                None => break,
+            }
+        }
+    }
+    loop {
+        let mut any = false;
+        for q in queues.iter_mut() {
+            if let Some(a) = q.pop_front() {
+                out.push(a);
+                any = true;
+            }
+        }
+        if !any {
+            return out;
+        }
+    }
+}
+
+type Attempt = Pin<Box<dyn Future<Output = io::Result<TcpStream>>>>;
+
+fn start(addr: SocketAddr, locals: &[SocketAddr]) -> Result<Attempt, io::Error> {
+    let local = if locals.is_empty() {
+        None
+    } else {
+        match locals.iter().find(|l| l.is_ipv6() == addr.is_ipv6()) {
+            Some(l) => Some(*l),
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "no matching local address with family={} found",
+                        if addr.is_ipv6() {
+                            "AF_INET6"
+                        } else {
+                            "AF_INET"
+                        }
+                    ),
+                ));
+            }
+        }
+    };
+    Ok(Box::pin(TcpStream::connect_from(addr, local)))
+}
+
+/// The staggered race over `addrs`.
+async fn race(addrs: &[SocketAddr], options: &ConnectOptions) -> io::Result<TcpStream> {
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "getaddrinfo() returned empty list",
+        ));
+    }
+    let delay = options.happy_eyeballs_delay;
+    let interleave = options
+        .interleave
+        .unwrap_or(if delay.is_some() { 1 } else { 0 });
+    let order = if interleave > 0 {
+        interleave_addrs(addrs, interleave)
+    } else {
+        addrs.to_vec()
+    };
+    let mut running: Vec<(usize, Attempt)> = Vec::new();
+    let mut errors: Vec<(usize, io::Error)> = Vec::new();
+    let mut next = 0usize;
+    // The latest attempt failed: the next one may start at once.
+    let mut latest_failed = true;
+    let mut timer: Option<Sleep> = None;
+    poll_fn(|cx| {
+        loop {
+            if next < order.len() && latest_failed {
+                let i = next;
+                next += 1;
+                match start(order[i], &options.local_addrs) {
+                    Ok(a) => {
+                        running.push((i, a));
+                        latest_failed = false;
+                        timer = delay.map(sleep);
+                    }
+                    Err(e) => errors.push((i, e)),
+                }
+                continue;
+            }
+            let mut k = 0;
+            while k < running.len() {
+                match running[k].1.as_mut().poll(cx) {
+                    Poll::Ready(Ok(stream)) => return Poll::Ready(Ok(stream)),
+                    Poll::Ready(Err(e)) => {
+                        let (i, _) = running.remove(k);
+                        if i + 1 == next {
+                            latest_failed = true;
+                        }
+                        errors.push((i, e));
+                    }
+                    Poll::Pending => k += 1,
+                }
+            }
+            if latest_failed && next < order.len() {
+                continue;
+            }
+            if running.is_empty() && next >= order.len() {
+                errors.sort_by_key(|(i, _)| *i);
+                let errs = std::mem::take(&mut errors);
+                return Poll::Ready(Err(combine(&order, errs)));
+            }
+            if next < order.len()
+                && let Some(t) = timer.as_mut()
+                && Pin::new(t).poll(cx).is_ready()
+            {
+                timer = None;
+                latest_failed = true;
+                continue;
+            }
+            return Poll::Pending;
+        }
+    })
+    .await
+}
+
+/// One error for a failed race: a single error unchanged, else one listing every attempt.
+fn combine(order: &[SocketAddr], mut errors: Vec<(usize, io::Error)>) -> io::Error {
+    if errors.len() == 1
+        && let Some((_, e)) = errors.pop()
+    {
+        return e;
+    }
+    let kind = match errors.first() {
+        Some((_, first)) if errors.iter().all(|(_, e)| e.kind() == first.kind()) => first.kind(),
+        _ => io::ErrorKind::Other,
+    };
+    let list: Vec<String> = errors
+        .iter()
+        .map(|(i, e)| format!("{}: {e}", order[*i]))
+        .collect();
+    io::Error::new(
+        kind,
+        format!(
+            "create_connection failed: multiple errors: [{}]",
+            list.join("; ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn interleave_rules() {
+        let a = addrs(&["[::1]:1", "[::2]:1", "10.0.0.1:1", "10.0.0.2:1"]);
+        assert_eq!(interleave_addrs(&a, 1), vec![a[0], a[2], a[1], a[3]]);
+        assert_eq!(interleave_addrs(&a, 2), vec![a[0], a[1], a[2], a[3]]);
+        assert_eq!(interleave_addrs(&a, 0), vec![a[0], a[2], a[1], a[3]]);
+        let b = addrs(&["10.0.0.1:1", "[::1]:1", "10.0.0.2:1", "10.0.0.3:1"]);
+        assert_eq!(interleave_addrs(&b, 1), vec![b[0], b[1], b[2], b[3]]);
+        assert!(interleave_addrs(&[], 1).is_empty());
+    }
+
+    #[test]
+    fn combine_keeps_a_single_error() {
+        let order = addrs(&["127.0.0.1:1", "127.0.0.1:2"]);
+        let e = combine(&order, vec![(0, io::ErrorKind::ConnectionRefused.into())]);
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        let e = combine(
+            &order,
+            vec![
+                (0, io::ErrorKind::ConnectionRefused.into()),
+                (1, io::ErrorKind::ConnectionRefused.into()),
+            ],
+        );
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        assert!(e.to_string().contains("127.0.0.1:1") && e.to_string().contains("127.0.0.1:2"));
+    }
+}

@@ -1,0 +1,453 @@
+//! [`TcpStream`] and [`TcpListener`]: non-blocking sockets driven by the loop's readiness.
+//!
+//! # Ground rules
+//!
+//! * Every operation is tried first and only waits after the platform said `WouldBlock`
+//!   (`Registration::poll_io`); readiness is a hint on both backends.
+//! * A read or write allocates nothing natively; on WASI the binding returns each read as a
+//!   fresh `Vec`, which is copied into the caller's buffer (at most its length is requested).
+//! * Field order is drop order: the registration (and with it, on WASI, the pollables) is
+//!   dropped before the socket and its streams.
+//! * Dropping a stream closes it. Call [`TcpStream::flush`] (or `close`) first on WASI if the
+//!   last writes must reach the peer: the host performs writes in the background.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+
+use crate::event_loop::{Core, try_current_core};
+use crate::io::{Direction, Registration};
+use crate::net::ListenOptions;
+use crate::sys;
+
+fn current_core() -> io::Result<Rc<Core>> {
+    try_current_core().map_err(io::Error::other)
+}
+
+/// The shared state of a stream and its halves.
+pub(crate) struct StreamInner {
+    /// First: dropped before `sys` (WASI pollables are children of its streams).
+    reg: Registration,
+    sys: sys::net::TcpStream,
+}
+
+impl StreamInner {
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io(cx, Direction::Read, || self.sys.try_read(buf))
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io(cx, Direction::Write, || self.sys.try_write(buf))
+    }
+
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.reg
+            .poll_io(cx, Direction::Write, || self.sys.try_flush())
+    }
+
+    fn poll_shutdown_write(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(self.sys.shutdown(Shutdown::Write)),
+            other => other,
+        }
+    }
+
+    pub(crate) fn shutdown_both(&self) -> io::Result<()> {
+        self.sys.shutdown(Shutdown::Both)
+    }
+
+    pub(crate) fn abort(&self) -> io::Result<()> {
+        self.sys.abort()
+    }
+}
+
+/// A TCP connection.
+///
+/// Implements the `futures-io` [`AsyncRead`] and [`AsyncWrite`] traits and offers the same
+/// operations as inherent `async` methods.
+///
+/// ```
+/// use wasio::net::{TcpListener, TcpStream};
+///
+/// wasio::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await?;
+///     let addr = listener.local_addr()?;
+///     let server = wasio::spawn(async move {
+///         let (conn, _) = listener.accept().await?;
+///         let mut buf = [0u8; 5];
+///         conn.read_exact(&mut buf).await?;
+///         conn.write_all(&buf).await?;
+///         conn.close().await
+///     });
+///     let client = TcpStream::connect(addr).await?;
+///     client.write_all(b"hello").await?;
+///     let mut echo = [0u8; 5];
+///     client.read_exact(&mut echo).await?;
+///     assert_eq!(&echo, b"hello");
+///     server.await.unwrap()
+/// })
+/// .unwrap()
+/// .unwrap();
+/// ```
+pub struct TcpStream {
+    inner: Rc<StreamInner>,
+}
+
+impl TcpStream {
+    /// Connects to one address (see [`crate::net::connect`] for names, several addresses and
+    /// Happy Eyeballs).
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect_from(addr, None).await
+    }
+
+    /// Connects to `addr` from the local address `local` (bound first).
+    pub(crate) async fn connect_from(
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> io::Result<TcpStream> {
+        if addr.port() == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot connect to port 0 ({addr})"),
+            ));
+        }
+        if addr.ip().is_unspecified() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot connect to the unspecified address {addr}"),
+            ));
+        }
+        let core = current_core()?;
+        let mut sys = sys::net::TcpStream::connect(addr, local)?;
+        let reg = sys.register(&core)?;
+        poll_fn(|cx| reg.poll_io(cx, Direction::Write, || sys.finish_connect(&reg))).await?;
+        Ok(TcpStream {
+            inner: Rc::new(StreamInner { reg, sys }),
+        })
+    }
+
+    fn accepted(core: &Rc<Core>, mut sys: sys::net::TcpStream) -> io::Result<TcpStream> {
+        let reg = sys.register(core)?;
+        Ok(TcpStream {
+            inner: Rc::new(StreamInner { reg, sys }),
+        })
+    }
+
+    pub(crate) fn inner(&self) -> &Rc<StreamInner> {
+        &self.inner
+    }
+
+    /// Reads into `buf`; `Ok(0)` is end of stream (or an empty `buf`).
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.inner.poll_read(cx, buf)).await
+    }
+
+    /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the stream ends first.
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        read_exact(&self.inner, buf).await
+    }
+
+    /// Reads until end of stream, appending to `out`; returns the number of bytes read.
+    pub async fn read_to_end(&self, out: &mut Vec<u8>) -> io::Result<usize> {
+        read_to_end(&self.inner, out).await
+    }
+
+    /// Writes some of `buf`; returns how much.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.inner.poll_write(cx, buf)).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        write_all(&self.inner, buf).await
+    }
+
+    /// Waits until everything written has been handed to the network (a no-op natively).
+    pub async fn flush(&self) -> io::Result<()> {
+        poll_fn(|cx| self.inner.poll_flush(cx)).await
+    }
+
+    /// Half-closes: flushes, then shuts the write side down (the peer reads end of stream);
+    /// reading goes on.
+    pub async fn shutdown_write(&self) -> io::Result<()> {
+        poll_fn(|cx| self.inner.poll_shutdown_write(cx)).await
+    }
+
+    /// Flushes and shuts down the write side; dropping the stream then closes it.
+    pub async fn close(&self) -> io::Result<()> {
+        self.shutdown_write().await
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.sys.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.sys.local_addr()
+    }
+
+    /// Sets `TCP_NODELAY` (native; `Unsupported` on WASI, which has no such option).
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.inner.sys.set_nodelay(on)
+    }
+
+    /// Reads `TCP_NODELAY` (native; `Unsupported` on WASI).
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.sys.nodelay()
+    }
+
+    /// Splits into halves that can be used from different tasks (on this thread).
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf {
+                inner: self.inner.clone(),
+            },
+            OwnedWriteHalf { inner: self.inner },
+        )
+    }
+}
+
+async fn read_exact(inner: &StreamInner, mut buf: &mut [u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = poll_fn(|cx| inner.poll_read(cx, buf)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+    }
+    Ok(())
+}
+
+async fn read_to_end(inner: &StreamInner, out: &mut Vec<u8>) -> io::Result<usize> {
+    let start = out.len();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = poll_fn(|cx| inner.poll_read(cx, &mut chunk)).await?;
+        if n == 0 {
+            return Ok(out.len() - start);
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn write_all(inner: &StreamInner, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = poll_fn(|cx| inner.poll_write(cx, buf)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        buf = &buf[n..];
+    }
+    Ok(())
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_flush(cx)
+    }
+    /// Flushes and shuts down the write side.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_shutdown_write(cx)
+    }
+}
+
+/// The read half of [`TcpStream::into_split`].
+pub struct OwnedReadHalf {
+    inner: Rc<StreamInner>,
+}
+
+impl OwnedReadHalf {
+    /// Reads into `buf`; `Ok(0)` is end of stream.
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.inner.poll_read(cx, buf)).await
+    }
+    /// Reads exactly `buf.len()` bytes.
+    pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+        read_exact(&self.inner, buf).await
+    }
+    /// Reads until end of stream.
+    pub async fn read_to_end(&self, out: &mut Vec<u8>) -> io::Result<usize> {
+        read_to_end(&self.inner, out).await
+    }
+}
+
+impl AsyncRead for OwnedReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_read(cx, buf)
+    }
+}
+
+impl fmt::Debug for OwnedReadHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedReadHalf").finish_non_exhaustive()
+    }
+}
+
+/// The write half of [`TcpStream::into_split`]. Dropping it does not shut the write side
+/// down; call [`shutdown_write`](OwnedWriteHalf::shutdown_write) for a half-close.
+pub struct OwnedWriteHalf {
+    inner: Rc<StreamInner>,
+}
+
+impl OwnedWriteHalf {
+    /// Writes some of `buf`.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.inner.poll_write(cx, buf)).await
+    }
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        write_all(&self.inner, buf).await
+    }
+    /// Waits until everything written has been handed to the network.
+    pub async fn flush(&self) -> io::Result<()> {
+        poll_fn(|cx| self.inner.poll_flush(cx)).await
+    }
+    /// Half-closes the connection.
+    pub async fn shutdown_write(&self) -> io::Result<()> {
+        poll_fn(|cx| self.inner.poll_shutdown_write(cx)).await
+    }
+}
+
+impl AsyncWrite for OwnedWriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_shutdown_write(cx)
+    }
+}
+
+impl fmt::Debug for OwnedWriteHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedWriteHalf").finish_non_exhaustive()
+    }
+}
+
+// ===== listener =====
+
+/// A socket bound but not yet listening (a server between `bind` and `start_serving`).
+pub(crate) struct BoundSocket {
+    sys: sys::net::TcpListener,
+}
+
+impl BoundSocket {
+    pub(crate) fn bind(addr: SocketAddr, opts: &ListenOptions) -> io::Result<BoundSocket> {
+        Ok(BoundSocket {
+            sys: sys::net::TcpListener::bind(addr, opts)?,
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sys.local_addr()
+    }
+
+    /// Listens and registers with the running loop.
+    pub(crate) fn listen(mut self, core: &Rc<Core>, backlog: u32) -> io::Result<TcpListener> {
+        self.sys.listen(backlog)?;
+        let reg = self.sys.register(core)?;
+        Ok(TcpListener { reg, sys: self.sys })
+    }
+}
+
+/// A listening TCP socket.
+pub struct TcpListener {
+    /// First: dropped before the socket (WASI pollable is its child).
+    reg: Registration,
+    sys: sys::net::TcpListener,
+}
+
+/// Default listen backlog (asyncio `create_server`).
+pub(crate) const DEFAULT_BACKLOG: u32 = 100;
+
+impl TcpListener {
+    /// Binds to `addr` with `SO_REUSEADDR` and listens (backlog 100).
+    pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        let core = current_core()?;
+        BoundSocket::bind(addr, &ListenOptions::default())?.listen(&core, DEFAULT_BACKLOG)
+    }
+
+    /// Binds and listens with an explicit backlog (the OS may round it up or cap it).
+    pub async fn bind_with_backlog(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+        let core = current_core()?;
+        BoundSocket::bind(addr, &ListenOptions::default())?.listen(&core, backlog)
+    }
+
+    /// Accepts one connection.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for one connection.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let (sys, peer) = match self
+            .reg
+            .poll_io(cx, Direction::Read, || self.sys.try_accept())
+        {
+            Poll::Ready(Ok(v)) => v,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        let stream = TcpStream::accepted(self.reg.core(), sys)?;
+        Poll::Ready(Ok((stream, peer)))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sys.local_addr()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("local", &self.local_addr().ok())
+            .finish()
+    }
+}

@@ -1,0 +1,263 @@
+//! Native TCP: socket2 creates and configures sockets, mio drives them.
+//!
+//! Every operation is non-blocking and returns `WouldBlock` when it would wait; the shared
+//! layer (`net/tcp.rs`) then waits on the source's readiness and retries. mio is
+//! edge-triggered, so the shared layer only waits after an operation said `WouldBlock`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+use std::time::Duration;
+
+use mio::Interest;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+
+use crate::event_loop::Core;
+use crate::io::Registration;
+use crate::net::{ListenOptions, bind_error};
+
+use super::SourceData;
+
+fn register(
+    core: &Rc<Core>,
+    src: &mut impl mio::event::Source,
+    interest: Interest,
+) -> io::Result<Registration> {
+    let reg = Registration::new(core, SourceData)?;
+    let token = mio::Token(usize::try_from(reg.token().0).map_err(io::Error::other)?);
+    core.driver
+        .borrow()
+        .registry()
+        .register(src, token, interest)?;
+    Ok(reg)
+}
+
+/// `SO_REUSEPORT`, or the asyncio error where it is missing (SRV-04).
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+    socket.set_reuse_port(true).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("reuse_port not supported by socket module, SO_REUSEPORT defined but not implemented: {e}"),
+        )
+    })
+}
+
+#[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "reuse_port not supported by socket module",
+    ))
+}
+
+fn new_socket(addr: &SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// A listening (or bound, not yet listening) socket.
+pub(crate) struct TcpListener {
+    state: ListenerState,
+}
+
+enum ListenerState {
+    /// Bound; `listen` not called yet (asyncio binds in `create_server` and listens in
+    /// `start_serving`).
+    Bound(Socket),
+    Listening(mio::net::TcpListener),
+    /// Transitional state while switching; never observed outside `listen`.
+    Empty,
+}
+
+impl TcpListener {
+    /// Creates a socket with the options and binds it (SRV-04: `SO_REUSEADDR` unless disabled,
+    /// `SO_REUSEPORT` on request, `IPV6_V6ONLY` on every IPv6 socket).
+    pub(crate) fn bind(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpListener> {
+        let socket = new_socket(&addr)?;
+        socket.set_reuse_address(opts.reuse_address)?;
+        if opts.reuse_port {
+            set_reuse_port(&socket)?;
+        }
+        if opts.keep_alive {
+            socket.set_keepalive(true)?;
+        }
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.bind(&addr.into())?;
+        Ok(TcpListener {
+            state: ListenerState::Bound(socket),
+        })
+    }
+
+    /// Starts listening.
+    pub(crate) fn listen(&mut self, backlog: u32) -> io::Result<()> {
+        match std::mem::replace(&mut self.state, ListenerState::Empty) {
+            ListenerState::Bound(socket) => {
+                let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+                if let Err(e) = socket.listen(backlog) {
+                    self.state = ListenerState::Bound(socket);
+                    return Err(e);
+                }
+                let std: std::net::TcpListener = socket.into();
+                self.state = ListenerState::Listening(mio::net::TcpListener::from_std(std));
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// Registers for accept readiness (after `listen`).
+    pub(crate) fn register(&mut self, core: &Rc<Core>) -> io::Result<Registration> {
+        match &mut self.state {
+            ListenerState::Listening(l) => register(core, l, Interest::READABLE),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "listener is not listening",
+            )),
+        }
+    }
+
+    pub(crate) fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        match &self.state {
+            ListenerState::Listening(l) => {
+                let (stream, peer) = l.accept()?;
+                Ok((TcpStream { stream }, peer))
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "listener is not listening",
+            )),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match &self.state {
+            ListenerState::Bound(s) => s
+                .local_addr()?
+                .as_socket()
+                .ok_or_else(|| io::Error::other("not an IP socket")),
+            ListenerState::Listening(l) => l.local_addr(),
+            ListenerState::Empty => Err(io::Error::other("listener in transition")),
+        }
+    }
+}
+
+/// A connected (or connecting) stream.
+pub(crate) struct TcpStream {
+    stream: mio::net::TcpStream,
+}
+
+impl TcpStream {
+    /// Starts a non-blocking connect, optionally from `local`.
+    pub(crate) fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
+        let socket = new_socket(&addr)?;
+        if let Some(local) = local {
+            socket
+                .bind(&local.into())
+                .map_err(|e| bind_error(local, e))?;
+        }
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        let std: std::net::TcpStream = socket.into();
+        Ok(TcpStream {
+            stream: mio::net::TcpStream::from_std(std),
+        })
+    }
+
+    pub(crate) fn register(&mut self, core: &Rc<Core>) -> io::Result<Registration> {
+        register(
+            core,
+            &mut self.stream,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    /// After write readiness: `Ok` once connected, `WouldBlock` while in progress, or the
+    /// connect error.
+    pub(crate) fn finish_connect(&mut self, _reg: &Registration) -> io::Result<()> {
+        if let Some(e) = self.stream.take_error()? {
+            return Err(e);
+        }
+        match self.stream.peer_addr() {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.stream).read(buf)
+    }
+
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        (&self.stream).write(buf)
+    }
+
+    /// Nothing is buffered in user space natively.
+    pub(crate) fn try_flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self.stream.shutdown(how) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Resets the connection: `SO_LINGER` 0, so closing sends RST and discards buffers.
+    pub(crate) fn abort(&self) -> io::Result<()> {
+        SockRef::from(&self.stream).set_linger(Some(Duration::ZERO))?;
+        self.shutdown(Shutdown::Both)
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
+    pub(crate) fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.stream.set_nodelay(on)
+    }
+
+    pub(crate) fn nodelay(&self) -> io::Result<bool> {
+        self.stream.nodelay()
+    }
+}
+
+/// Whether an accept error means "out of resources": pause accepting (asyncio
+/// `ACCEPT_RETRY_DELAY`) instead of spinning.
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Whether a bind error means the address family is disabled (skip the address, bpo-30945).
+pub(crate) fn is_addr_not_available(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::AddrNotAvailable
+        || matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT))
+}

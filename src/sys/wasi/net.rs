@@ -1,0 +1,440 @@
+//! WASI TCP: `wasi:sockets/tcp` state machines behind the same non-blocking interface as the
+//! native backend.
+//!
+//! # Ground rules
+//!
+//! * Two-phase operations (`start_bind`/`finish_bind`, `start_listen`/`finish_listen`,
+//!   `start_connect`/`finish_connect`) return `WouldBlock` until the socket's pollable is ready:
+//!   that is ordinary control flow, mapped to `io::ErrorKind::WouldBlock`.
+//! * Writes never exceed the permit `check_write` gave just before (more traps).
+//! * An empty read is "no data yet", never EOF; `StreamError::Closed` is EOF.
+//! * Child resources are dropped before their parents: the registration (which owns the
+//!   pollables) goes first, then the streams, then the socket. The shared `TcpStream` declares
+//!   its registration before this struct, and the fields here are declared child-first.
+
+use std::cell::Cell;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::rc::Rc;
+
+use wasip2::io::streams::{InputStream, OutputStream, StreamError};
+use wasip2::sockets::instance_network::instance_network;
+use wasip2::sockets::network::{
+    ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
+};
+use wasip2::sockets::tcp::{ShutdownType, TcpSocket};
+use wasip2::sockets::tcp_create_socket::create_tcp_socket;
+
+use crate::event_loop::{Core, try_current_core};
+use crate::io::{Direction, Registration};
+use crate::net::{ListenOptions, bind_error};
+
+use super::SourceData;
+use super::error::{from_code, from_stream};
+
+// ===== address conversions =====
+
+pub(crate) fn to_wasi(addr: SocketAddr) -> IpSocketAddress {
+    match addr {
+        SocketAddr::V4(a) => {
+            let [a0, a1, a2, a3] = a.ip().octets();
+            IpSocketAddress::Ipv4(Ipv4SocketAddress {
+                port: a.port(),
+                address: (a0, a1, a2, a3),
+            })
+        }
+        SocketAddr::V6(a) => {
+            let s = a.ip().segments();
+            IpSocketAddress::Ipv6(Ipv6SocketAddress {
+                port: a.port(),
+                flow_info: a.flowinfo(),
+                address: (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]),
+                scope_id: a.scope_id(),
+            })
+        }
+    }
+}
+
+pub(crate) fn from_wasi(addr: IpSocketAddress) -> SocketAddr {
+    match addr {
+        IpSocketAddress::Ipv4(a) => {
+            let (a0, a1, a2, a3) = a.address;
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a0, a1, a2, a3), a.port))
+        }
+        IpSocketAddress::Ipv6(a) => {
+            let (s0, s1, s2, s3, s4, s5, s6, s7) = a.address;
+            SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7),
+                a.port,
+                a.flow_info,
+                a.scope_id,
+            ))
+        }
+    }
+}
+
+pub(crate) fn ip_from_wasi(addr: IpAddress) -> std::net::IpAddr {
+    match addr {
+        IpAddress::Ipv4((a0, a1, a2, a3)) => Ipv4Addr::new(a0, a1, a2, a3).into(),
+        IpAddress::Ipv6((s0, s1, s2, s3, s4, s5, s6, s7)) => {
+            Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7).into()
+        }
+    }
+}
+
+fn family(addr: &SocketAddr) -> IpAddressFamily {
+    if addr.is_ipv4() {
+        IpAddressFamily::Ipv4
+    } else {
+        IpAddressFamily::Ipv6
+    }
+}
+
+fn would_block() -> io::Error {
+    io::ErrorKind::WouldBlock.into()
+}
+
+/// Binds `socket` to `addr`, finishing the two-phase bind at once (wasmtime completes binds
+/// synchronously; a host that does not gets one blocking wait on the socket's pollable).
+fn bind_now(socket: &TcpSocket, addr: SocketAddr) -> io::Result<()> {
+    let network = instance_network();
+    socket
+        .start_bind(&network, to_wasi(addr))
+        .map_err(from_code)?;
+    loop {
+        match socket.finish_bind() {
+            Ok(()) => return Ok(()),
+            Err(ErrorCode::WouldBlock) => socket.subscribe().block(),
+            Err(c) => return Err(from_code(c)),
+        }
+    }
+}
+
+// ===== listener =====
+
+/// A bound or listening socket.
+pub(crate) struct TcpListener {
+    socket: TcpSocket,
+    listening: bool,
+}
+
+impl TcpListener {
+    /// Creates and binds a socket. wasi:sockets `bind` always sets `SO_REUSEADDR` and IPv6
+    /// sockets are always v6-only (PLAT-02); options the host cannot provide are errors.
+    pub(crate) fn bind(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpListener> {
+        if opts.reuse_port {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "reuse_port not supported by socket module (wasi:sockets has no SO_REUSEPORT)",
+            ));
+        }
+        if !opts.reuse_address {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "reuse_address=false cannot be enforced on WASI (wasi:sockets bind always sets SO_REUSEADDR)",
+            ));
+        }
+        let socket = create_tcp_socket(family(&addr)).map_err(from_code)?;
+        if opts.keep_alive {
+            socket.set_keep_alive_enabled(true).map_err(from_code)?;
+        }
+        bind_now(&socket, addr)?;
+        Ok(TcpListener {
+            socket,
+            listening: false,
+        })
+    }
+
+    /// Starts listening (two-phase, completed here).
+    pub(crate) fn listen(&mut self, backlog: u32) -> io::Result<()> {
+        if self.listening {
+            return Ok(());
+        }
+        // The backlog is a hint; a host that refuses to change it keeps its default.
+        let _ = self
+            .socket
+            .set_listen_backlog_size(u64::from(backlog.max(1)));
+        self.socket.start_listen().map_err(from_code)?;
+        loop {
+            match self.socket.finish_listen() {
+                Ok(()) => break,
+                Err(ErrorCode::WouldBlock) => self.socket.subscribe().block(),
+                Err(c) => return Err(from_code(c)),
+            }
+        }
+        self.listening = true;
+        Ok(())
+    }
+
+    /// Registers the socket's pollable for accept readiness.
+    pub(crate) fn register(&mut self, core: &Rc<Core>) -> io::Result<Registration> {
+        let mut data = SourceData::default();
+        data.pollables[Direction::Read as usize] = Some(self.socket.subscribe());
+        Registration::new(core, data)
+    }
+
+    pub(crate) fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (socket, input, output) = self.socket.accept().map_err(from_code)?;
+        let peer = socket.remote_address().map_err(from_code)?;
+        Ok((
+            TcpStream {
+                streams: Some(Streams { input, output }),
+                flush_pending: Cell::new(false),
+                dirty: Cell::new(false),
+                socket: Some(socket),
+            },
+            from_wasi(peer),
+        ))
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket
+            .local_address()
+            .map(from_wasi)
+            .map_err(from_code)
+    }
+}
+
+// ===== stream =====
+
+/// The streams of a connected socket (children of the socket).
+struct Streams {
+    input: InputStream,
+    output: OutputStream,
+}
+
+/// A connected (or connecting) stream.
+pub(crate) struct TcpStream {
+    /// `None` while connecting. Declared before `socket`: the streams are its children.
+    streams: Option<Streams>,
+    /// A `flush` was requested and has not completed yet.
+    flush_pending: Cell<bool>,
+    /// Written since the last completed flush: the host may still be sending it.
+    dirty: Cell<bool>,
+    /// Always `Some` until `Drop` hands it to the linger task.
+    socket: Option<TcpSocket>,
+}
+
+impl TcpStream {
+    /// Starts a connect (two-phase: finished by [`finish_connect`](Self::finish_connect)).
+    pub(crate) fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
+        let socket = create_tcp_socket(family(&addr)).map_err(from_code)?;
+        if let Some(local) = local {
+            bind_now(&socket, local).map_err(|e| bind_error(local, e))?;
+        }
+        let network = instance_network();
+        socket
+            .start_connect(&network, to_wasi(addr))
+            .map_err(from_code)?;
+        Ok(TcpStream {
+            streams: None,
+            flush_pending: Cell::new(false),
+            dirty: Cell::new(false),
+            socket: Some(socket),
+        })
+    }
+
+    /// Registers: the socket's pollable while connecting, the streams' pollables once
+    /// connected.
+    pub(crate) fn register(&mut self, core: &Rc<Core>) -> io::Result<Registration> {
+        let mut data = SourceData::default();
+        match &self.streams {
+            Some(s) => {
+                data.pollables[Direction::Read as usize] = Some(s.input.subscribe());
+                data.pollables[Direction::Write as usize] = Some(s.output.subscribe());
+            }
+            None => data.pollables[Direction::Write as usize] = Some(self.socket()?.subscribe()),
+        }
+        Registration::new(core, data)
+    }
+
+    /// `Ok` once connected (and switches the registration to the stream pollables),
+    /// `WouldBlock` while in progress, or the connect error.
+    pub(crate) fn finish_connect(&mut self, reg: &Registration) -> io::Result<()> {
+        if self.streams.is_some() {
+            return Ok(());
+        }
+        match self.socket()?.finish_connect() {
+            Ok((input, output)) => {
+                let (rp, wp) = (input.subscribe(), output.subscribe());
+                // The old socket pollable is dropped inside `with_data`, before anything else.
+                reg.with_data(|d| {
+                    d.pollables[Direction::Read as usize] = Some(rp);
+                    d.pollables[Direction::Write as usize] = Some(wp);
+                });
+                self.streams = Some(Streams { input, output });
+                Ok(())
+            }
+            Err(ErrorCode::WouldBlock) => Err(would_block()),
+            Err(c) => Err(from_code(c)),
+        }
+    }
+
+    fn socket(&self) -> io::Result<&TcpSocket> {
+        self.socket
+            .as_ref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+
+    fn streams(&self) -> io::Result<&Streams> {
+        self.streams
+            .as_ref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let s = self.streams()?;
+        let want = u64::try_from(buf.len()).unwrap_or(u64::MAX);
+        match s.input.read(want) {
+            Ok(data) if data.is_empty() => Err(would_block()),
+            Ok(data) => {
+                // The host never returns more than asked for; be safe anyway.
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                Ok(n)
+            }
+            Err(StreamError::Closed) => Ok(0),
+            Err(e) => Err(from_stream(e)),
+        }
+    }
+
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let s = self.streams()?;
+        let permit = s.output.check_write().map_err(write_error)?;
+        if permit == 0 {
+            return Err(would_block());
+        }
+        let n = usize::try_from(permit).unwrap_or(usize::MAX).min(buf.len());
+        s.output.write(&buf[..n]).map_err(write_error)?;
+        self.dirty.set(true);
+        Ok(n)
+    }
+
+    /// Requests a flush and reports `WouldBlock` until the host has written everything.
+    pub(crate) fn try_flush(&self) -> io::Result<()> {
+        let Some(s) = &self.streams else {
+            return Ok(());
+        };
+        if !self.flush_pending.get() {
+            s.output.flush().map_err(write_error)?;
+            self.flush_pending.set(true);
+        }
+        match s.output.check_write() {
+            Ok(0) => Err(would_block()),
+            Ok(_) => {
+                self.flush_pending.set(false);
+                self.dirty.set(false);
+                Ok(())
+            }
+            Err(e) => {
+                self.flush_pending.set(false);
+                Err(write_error(e))
+            }
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let how = match how {
+            Shutdown::Read => ShutdownType::Receive,
+            Shutdown::Write => ShutdownType::Send,
+            Shutdown::Both => ShutdownType::Both,
+        };
+        match self.socket()?.shutdown(how) {
+            Ok(()) | Err(ErrorCode::InvalidState) => Ok(()),
+            Err(c) => Err(from_code(c)),
+        }
+    }
+
+    /// No `SO_LINGER` on WASI: the closest to an abort is shutting both directions down.
+    pub(crate) fn abort(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Both)
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.socket()?
+            .remote_address()
+            .map(from_wasi)
+            .map_err(from_code)
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket()?
+            .local_address()
+            .map(from_wasi)
+            .map_err(from_code)
+    }
+
+    pub(crate) fn set_nodelay(&self, _on: bool) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TCP_NODELAY is not available on WASI (wasi:sockets has no such option)",
+        ))
+    }
+
+    pub(crate) fn nodelay(&self) -> io::Result<bool> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TCP_NODELAY is not available on WASI (wasi:sockets has no such option)",
+        ))
+    }
+}
+
+impl Drop for TcpStream {
+    /// The host sends writes in the background and drops what is still queued when the output
+    /// stream goes. So that a dropped stream loses nothing (as a closed socket does natively),
+    /// a stream with unflushed writes hands its streams and socket to a small task that waits
+    /// for the flush, then drops them child-first. Outside a running loop they are dropped at
+    /// once.
+    fn drop(&mut self) {
+        if !self.dirty.get() {
+            return;
+        }
+        let (Some(streams), Some(socket)) = (self.streams.take(), self.socket.take()) else {
+            return;
+        };
+        let Ok(core) = try_current_core() else {
+            return;
+        };
+        let task = core.spawn_local(None, linger(core.clone(), streams, socket));
+        task.set_quiet();
+        task.detach();
+    }
+}
+
+/// Flushes, then drops the streams before the socket.
+async fn linger(core: Rc<Core>, streams: Streams, socket: TcpSocket) {
+    if streams.output.flush().is_ok() {
+        let mut data = SourceData::default();
+        data.pollables[Direction::Write as usize] = Some(streams.output.subscribe());
+        if let Ok(reg) = Registration::new(&core, data) {
+            while matches!(streams.output.check_write(), Ok(0)) {
+                reg.ready(Direction::Write).await;
+            }
+        }
+    }
+    drop(streams);
+    drop(socket);
+}
+
+fn write_error(e: StreamError) -> io::Error {
+    match e {
+        StreamError::Closed => io::Error::new(io::ErrorKind::BrokenPipe, "output stream closed"),
+        other => from_stream(other),
+    }
+}
+
+/// WASI never reports `EMFILE` as such during accept; `new-socket-limit` is the closest.
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
+    e.to_string().contains("new-socket-limit") || e.kind() == io::ErrorKind::OutOfMemory
+}
+
+/// `address-not-bindable` means the family/address is not available here: skip it.
+pub(crate) fn is_addr_not_available(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::AddrNotAvailable
+}
