@@ -7,9 +7,11 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
+use wasio::net::{ServerOptions, TcpListener, TcpStream, start_server};
 use wasio::os::wasi::AsyncPollable;
 use wasio::os::wasi::wasip2;
 
+use crate::cases::net_util::{echo, lo4};
 use crate::{Context, Transcript, ensure};
 
 /// Runs a probe by name.
@@ -24,6 +26,10 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "div_no_threads" => div_no_threads(t),
         "div_stalled_loop" => div_stalled_loop(t),
         "div_panic_in_callback" => div_panic_in_callback(),
+        "div_no_nodelay" => div_no_nodelay(t),
+        "div_socket_options" => div_socket_options(t),
+        "div_abort_is_a_shutdown" => div_abort_is_a_shutdown(t),
+        "div_close_with_unread_data" => div_close_with_unread_data(t),
         other => Err(format!("unknown probe `{other}`")),
     }
 }
@@ -179,4 +185,116 @@ fn div_panic_in_callback() -> Result<(), String> {
 
 fn explode() {
     panic!("callback panicked on purpose")
+}
+
+/// No `TCP_NODELAY` in wasi:sockets: asking for it is an `Unsupported` error naming WASI.
+fn div_no_nodelay(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    crate::block(async move {
+        let l = TcpListener::bind(lo4()).await.ctx("bind")?;
+        let c = TcpStream::connect(l.local_addr().ctx("addr")?)
+            .await
+            .ctx("connect")?;
+        let set = c.set_nodelay(true);
+        let get = c.nodelay();
+        for (what, e) in [("set", set.err()), ("get", get.err())] {
+            let e = e.ok_or(format!("{what}_nodelay succeeded on WASI"))?;
+            t.push(format!(
+                "{what}: {} names WASI={}",
+                crate::kind(&e),
+                e.to_string().contains("WASI")
+            ));
+        }
+        t.expect(&[
+            "set: Unsupported names WASI=true",
+            "get: Unsupported names WASI=true",
+        ])
+    })
+}
+
+/// Options wasi:sockets cannot honour are errors, not ignored (PLAT-02): `reuse_port`, and
+/// `reuse_address=false` (bind always sets `SO_REUSEADDR`).
+fn div_socket_options(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    crate::block(async move {
+        for (what, opts) in [
+            ("reuse_port", ServerOptions::new().reuse_port(true)),
+            (
+                "reuse_address=false",
+                ServerOptions::new().reuse_address(false),
+            ),
+        ] {
+            let res = start_server(echo, "127.0.0.1", 0, opts).await;
+            match res {
+                Err(e) => t.push(format!("{what}: {}", crate::kind(&e))),
+                Ok(_) => t.push(format!("{what}: accepted")),
+            }
+        }
+        t.expect(&[
+            "reuse_port: InvalidInput",
+            "reuse_address=false: InvalidInput",
+        ])
+    })
+}
+
+/// `abort_clients` cannot reset on WASI (no `SO_LINGER`): the client reads end of stream.
+fn div_abort_is_a_shutdown(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    crate::block(async move {
+        let server = start_server(
+            |c: TcpStream| async move {
+                let mut sink = Vec::new();
+                c.read_to_end(&mut sink).await.map(drop)
+            },
+            "127.0.0.1",
+            0,
+            ServerOptions::new(),
+        )
+        .await
+        .ctx("start_server")?;
+        let client = TcpStream::connect(server.sockets()[0])
+            .await
+            .ctx("connect")?;
+        while server.active_connections() == 0 {
+            wasio::yield_now().await;
+        }
+        server.close();
+        server.abort_clients();
+        server.wait_closed().await;
+        let mut buf = [0u8; 4];
+        let r = client.read(&mut buf).await;
+        t.push(format!(
+            "client read: {}",
+            match r {
+                Ok(n) => format!("{n} bytes"),
+                Err(e) => crate::kind(&e),
+            }
+        ));
+        t.expect(&["client read: 0 bytes"])
+    })
+}
+
+/// Closing a connection with unread data: wasmtime shuts the write side down when the output
+/// stream is dropped, so the peer reads end of stream first (natively it is reset at once).
+fn div_close_with_unread_data(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    crate::block(async move {
+        let listener = TcpListener::bind(lo4()).await.ctx("bind")?;
+        let addr = listener.local_addr().ctx("addr")?;
+        let client = TcpStream::connect(addr).await.ctx("connect")?;
+        let (server_side, _) = listener.accept().await.ctx("accept")?;
+        client.write_all(b"never read").await.ctx("write")?;
+        client.flush().await.ctx("flush")?;
+        drop(server_side);
+        let mut buf = [0u8; 4];
+        let r = client.read(&mut buf).await;
+        t.push(format!(
+            "client read: {}",
+            match r {
+                Ok(n) => format!("{n} bytes"),
+                Err(e) => crate::kind(&e),
+            }
+        ));
+        t.expect(&["client read: 0 bytes"])
+    })
 }

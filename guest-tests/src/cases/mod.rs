@@ -3,7 +3,7 @@
 mod connect;
 mod exceptions;
 mod lifecycle;
-mod net_util;
+pub(crate) mod net_util;
 mod sched;
 mod server;
 mod tasks;

@@ -224,10 +224,10 @@ impl TcpStream {
         }
     }
 
-    /// Resets the connection: `SO_LINGER` 0, so closing sends RST and discards buffers.
+    /// Prepares a reset: with `SO_LINGER` 0 the close (when the owner drops the stream) sends
+    /// RST and discards buffers. No shutdown here: it would send FIN first.
     pub(crate) fn abort(&self) -> io::Result<()> {
-        SockRef::from(&self.stream).set_linger(Some(Duration::ZERO))?;
-        self.shutdown(Shutdown::Both)
+        SockRef::from(&self.stream).set_linger(Some(Duration::ZERO))
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
