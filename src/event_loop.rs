@@ -81,7 +81,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Pushes `item` straight into the ready FIFO when called on the loop's own thread (FIFO
-    /// with `call_soon`); gives it back otherwise.
+    /// with `call_soon`). Gives it back when called from another thread. On the owner thread
+    /// after the loop closed (or while it is being dropped), drops it: a task scheduled then
+    /// can never run, and dropping its runnable here (on its own thread) destroys it instead of
+    /// leaking it in a queue nobody drains.
     fn push_local(&self, item: Ready) -> Option<Ready> {
         if crate::handle::thread_no() != self.owner {
             return Some(item);
@@ -97,18 +100,19 @@ impl Shared {
             .ok()
             .flatten()
             .or_else(|| owned_core(self.id));
-        let Some(core) = core else {
-            return Some(item);
-        };
-        if core.closed.get() {
-            return Some(item);
-        }
-        match core.ready.try_borrow_mut() {
-            Ok(mut ready) => {
-                ready.push_back(item);
+        match core {
+            Some(core) if !core.closed.get() => match core.ready.try_borrow_mut() {
+                Ok(mut ready) => {
+                    ready.push_back(item);
+                    None
+                }
+                Err(_) => Some(item),
+            },
+            _ if self.closed.load(Ordering::Acquire) => {
+                drop(item);
                 None
             }
-            Err(_) => Some(item),
+            _ => Some(item),
         }
     }
 
@@ -130,11 +134,16 @@ impl Shared {
         }
     }
 
-    fn take_remote(&self) -> VecDeque<Foreign> {
+    /// Moves the queued work into `into` (an empty buffer the caller keeps, so no allocation
+    /// is thrown away per batch).
+    fn take_remote(&self, into: &mut VecDeque<Foreign>) {
         if !self.has_remote.swap(false, Ordering::AcqRel) {
-            return VecDeque::new();
+            return;
         }
-        std::mem::take(&mut *self.remote.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::swap(
+            &mut *self.remote.lock().unwrap_or_else(PoisonError::into_inner),
+            into,
+        );
     }
 
     fn call_soon_threadsafe<F, R>(&self, f: F) -> Result<ThreadsafeHandle, Error>
@@ -145,7 +154,7 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::closed());
         }
-        let entry = Arc::new(TsEntry::new(f));
+        let entry = TsEntry::new(f);
         let handle = ThreadsafeHandle {
             entry: entry.clone(),
         };
@@ -190,6 +199,8 @@ pub(crate) struct Core {
     events: RefCell<Vec<(Token, u8)>>,
     /// Wakers collected during dispatch, woken after the registry borrow ends (reused).
     wake_list: WakeList,
+    /// Buffer swapped with the remote queue in step 4 (reused).
+    remote_buf: RefCell<VecDeque<Foreign>>,
     pub(crate) clock: Clock,
     /// Live tasks.
     pub(crate) tasks: RefCell<TaskSet>,
@@ -373,6 +384,7 @@ impl EventLoop {
                 io: RefCell::new(Registry::default()),
                 events: RefCell::new(Vec::with_capacity(64)),
                 wake_list: RefCell::new(Vec::with_capacity(64)),
+                remote_buf: RefCell::new(VecDeque::new()),
                 clock: Clock::new(),
                 tasks: RefCell::new(TaskSet::default()),
                 running: Cell::new(false),
@@ -458,7 +470,7 @@ impl EventLoop {
         R: CallbackResult,
     {
         self.core.check_open()?;
-        let entry = Arc::new(TsEntry::new(f));
+        let entry = TsEntry::new(f);
         self.core
             .ready
             .borrow_mut()
@@ -524,15 +536,20 @@ impl EventLoop {
 // ===== impl EventLoop: running =====
 
 impl EventLoop {
-    fn enter(&self) -> Result<RunGuard, Error> {
+    /// The checks of `run_*` (LIFE-03, LIFE-05), done before anything is created.
+    fn check_can_run(&self) -> Result<(), Error> {
         self.core.check_open()?;
         if self.core.running.get() {
             return Err(Error::already_running());
         }
-        let other = CURRENT.with(|c| c.borrow().is_some());
-        if other {
+        if CURRENT.with(|c| c.borrow().is_some()) {
             return Err(Error::other_loop_running());
         }
+        Ok(())
+    }
+
+    fn enter(&self) -> Result<RunGuard, Error> {
+        self.check_can_run()?;
         self.core.running.set(true);
         CURRENT.with(|c| *c.borrow_mut() = Some(self.core.clone()));
         Ok(RunGuard {
@@ -568,10 +585,7 @@ impl EventLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.core.check_open()?;
-        if self.core.running.get() {
-            return Err(Error::already_running());
-        }
+        self.check_can_run()?;
         let weak = Rc::downgrade(&self.core);
         let wrapped = async move {
             // Stops the loop when the future ends in any way, via call_soon as asyncio's
@@ -677,12 +691,14 @@ impl EventLoop {
             return Err(Error::stalled());
         }
         // 4. queue remote work, I/O wakeups (event order), then due timers
-        for item in core.shared.take_remote() {
-            let r = match item {
+        {
+            let mut buf = core.remote_buf.borrow_mut();
+            core.shared.take_remote(&mut buf);
+            let mut ready = core.ready.borrow_mut();
+            ready.extend(buf.drain(..).map(|item| match item {
                 Foreign::Call(e) => Ready::Threadsafe(e),
                 Foreign::Task(r) => Ready::Task(r),
-            };
-            core.ready.borrow_mut().push_back(r);
+            }));
         }
         self.dispatch_io();
         let end = core.clock.now().saturating_add(core.clock.resolution());

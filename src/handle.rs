@@ -283,18 +283,42 @@ impl fmt::Debug for TimerHandle {
 
 // ===== thread-safe handles =====
 
-type SendCall = Box<dyn FnOnce() -> Outcome + Send>;
+/// The closure of a thread-safe entry, behind the entry's mutex (object-safe, so one `Arc`
+/// holds both the state and the closure).
+pub(crate) trait TsCall: Send {
+    /// Takes and runs the closure; `None` if it was already taken.
+    fn take_run(&mut self) -> Option<Outcome>;
+    /// Drops the closure.
+    fn clear(&mut self);
+}
 
-/// Shared state of a [`ThreadsafeHandle`].
-pub(crate) struct TsEntry {
+struct TsFn<F> {
+    f: Option<F>,
+}
+
+impl<F, R> TsCall for TsFn<F>
+where
+    F: FnOnce() -> R + Send,
+    R: CallbackResult,
+{
+    fn take_run(&mut self) -> Option<Outcome> {
+        self.f.take().map(|f| f().into_outcome())
+    }
+    fn clear(&mut self) {
+        self.f = None;
+    }
+}
+
+/// Shared state of a [`ThreadsafeHandle`]: one allocation with the closure at the end.
+pub(crate) struct TsEntry<C: ?Sized = dyn TsCall> {
     cancelled: AtomicBool,
-    /// The closure. The loop holds this lock while the callback runs, so a `cancel()` from
-    /// another thread blocks until the callback has finished (asyncio's RLock, SCH-06).
-    call: Mutex<Option<SendCall>>,
     /// Thread number of the thread running the callback right now (0: not running). Lets a
     /// callback cancel its own handle without deadlocking on `call`.
     running_on: AtomicU64,
     name: &'static str,
+    /// The closure. The loop holds this lock while the callback runs, so a `cancel()` from
+    /// another thread blocks until the callback has finished (asyncio's RLock, SCH-06).
+    call: Mutex<C>,
 }
 
 /// A small per-thread number (never 0), cheaper than `thread::current().id()`.
@@ -307,17 +331,17 @@ pub(crate) fn thread_no() -> u64 {
 }
 
 impl TsEntry {
-    pub(crate) fn new<F, R>(f: F) -> TsEntry
+    pub(crate) fn new<F, R>(f: F) -> Arc<TsEntry>
     where
         F: FnOnce() -> R + Send + 'static,
         R: CallbackResult,
     {
-        TsEntry {
+        Arc::new(TsEntry {
             cancelled: AtomicBool::new(false),
-            call: Mutex::new(Some(Box::new(move || f().into_outcome()))),
             running_on: AtomicU64::new(0),
             name: std::any::type_name::<F>(),
-        }
+            call: Mutex::new(TsFn { f: Some(f) }),
+        })
     }
 
     pub(crate) fn run(&self) -> Option<Outcome> {
@@ -325,9 +349,9 @@ impl TsEntry {
         if self.cancelled.load(Ordering::Acquire) {
             return None;
         }
-        let f = guard.take()?;
         self.running_on.store(thread_no(), Ordering::Release);
-        // Clears `running_on` even if `f` unwinds (native panics are caught by the loop).
+        // Clears `running_on` even if the callback unwinds (native panics are caught by the
+        // loop).
         struct Reset<'a>(&'a AtomicU64);
         impl Drop for Reset<'_> {
             fn drop(&mut self) {
@@ -335,7 +359,7 @@ impl TsEntry {
             }
         }
         let _reset = Reset(&self.running_on);
-        Some(f())
+        guard.take_run()
     }
 
     fn cancel(&self) {
@@ -346,12 +370,10 @@ impl TsEntry {
             // The callback cancels itself: it keeps running; nothing left to drop.
             return;
         }
-        let taken = self
-            .call
+        self.call
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        drop(taken);
+            .clear();
     }
 
     pub(crate) fn describe(&self) -> &'static str {
@@ -440,11 +462,11 @@ mod tests {
     fn threadsafe_self_cancel_does_not_deadlock() {
         let slot: Arc<Mutex<Option<ThreadsafeHandle>>> = Arc::new(Mutex::new(None));
         let inside = slot.clone();
-        let entry = Arc::new(TsEntry::new(move || {
+        let entry = TsEntry::new(move || {
             if let Some(h) = inside.lock().unwrap().as_ref() {
                 h.cancel();
             }
-        }));
+        });
         *slot.lock().unwrap() = Some(ThreadsafeHandle {
             entry: entry.clone(),
         });

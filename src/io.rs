@@ -11,10 +11,13 @@
 //! * Tokens carry a generation, so an event for a slot freed and reused in the same iteration is
 //!   dropped instead of waking the new owner.
 //! * Wakers are collected during dispatch and woken after the registry borrow is released.
+//! * One waiting task per direction: if two tasks wait to read the same source, the last one
+//!   to wait is the one woken (tokio's rule for `poll_read_ready`). Share a source between
+//!   tasks through its owned halves, one reader and one writer.
 
 use std::cell::RefCell;
 use std::io;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use crate::event_loop::Core;
@@ -169,25 +172,33 @@ impl Registry {
         }
     }
 
-    fn poll_ready(&mut self, token: Token, dir: Direction, cx: &mut Context<'_>) -> Poll<u8> {
+    /// Returns the readiness, or parks the waker. A displaced waker (another task waited in
+    /// the same direction: the last one to wait is the one woken) is handed back so the caller
+    /// drops it after the registry borrow ends.
+    fn poll_ready(
+        &mut self,
+        token: Token,
+        dir: Direction,
+        cx: &mut Context<'_>,
+    ) -> (Poll<u8>, Option<Waker>) {
         let Some(slot) = self.slot_mut(token) else {
             // Deregistered (the loop closed): report everything so the caller retries the
             // operation and sees the real error.
-            return Poll::Ready(dir.mask());
+            return (Poll::Ready(dir.mask()), None);
         };
         let bits = slot.ready & dir.mask();
         if bits != 0 {
-            return Poll::Ready(bits);
+            return (Poll::Ready(bits), None);
         }
         let had_waiter = slot.wakers.iter().any(Option::is_some);
-        match &mut slot.wakers[dir as usize] {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            w => *w = Some(cx.waker().clone()),
-        }
+        let displaced = match &mut slot.wakers[dir as usize] {
+            Some(w) if w.will_wake(cx.waker()) => None,
+            w => w.replace(cx.waker().clone()),
+        };
         if !had_waiter {
             self.waiting += 1;
         }
-        Poll::Pending
+        (Poll::Pending, displaced)
     }
 
     fn clear(&mut self, token: Token, bits: u8) {
@@ -234,8 +245,11 @@ impl Registry {
 }
 
 /// A source's membership in the loop's registry; deregisters on drop.
+///
+/// Holds the loop weakly: sources do not keep a loop alive (no cycle through its tasks), and
+/// once the loop is gone every wait reports readiness so the operation runs and fails.
 pub(crate) struct Registration {
-    core: Rc<Core>,
+    core: Weak<Core>,
     token: Token,
 }
 
@@ -247,7 +261,7 @@ impl Registration {
         }
         let token = core.io.borrow_mut().insert(data);
         Ok(Registration {
-            core: core.clone(),
+            core: Rc::downgrade(core),
             token,
         })
     }
@@ -257,13 +271,21 @@ impl Registration {
         self.token
     }
 
-    pub(crate) fn core(&self) -> &Rc<Core> {
-        &self.core
+    /// The loop this source belongs to, while it exists.
+    pub(crate) fn core(&self) -> io::Result<Rc<Core>> {
+        self.core
+            .upgrade()
+            .ok_or_else(|| io::Error::other(crate::Error::closed()))
     }
 
     /// Waits until the source is ready in `dir`; returns the ready bits.
     pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<u8> {
-        self.core.io.borrow_mut().poll_ready(self.token, dir, cx)
+        let Some(core) = self.core.upgrade() else {
+            return Poll::Ready(dir.mask());
+        };
+        let (poll, displaced) = core.io.borrow_mut().poll_ready(self.token, dir, cx);
+        drop(displaced);
+        poll
     }
 
     /// Runs a non-blocking operation until it stops saying `WouldBlock`, waiting for
@@ -298,7 +320,9 @@ impl Registration {
 
     /// Clears readiness bits after an operation found nothing to do.
     pub(crate) fn clear(&self, bits: u8) {
-        self.core.io.borrow_mut().clear(self.token, bits);
+        if let Some(core) = self.core.upgrade() {
+            core.io.borrow_mut().clear(self.token, bits);
+        }
     }
 
     /// Runs `f` on the backend data of this source.
@@ -307,15 +331,20 @@ impl Registration {
         reason = "used by WASI sources to swap pollables; native data is empty"
     )]
     pub(crate) fn with_data<R>(&self, f: impl FnOnce(&mut sys::SourceData) -> R) -> Option<R> {
-        let mut io = self.core.io.borrow_mut();
+        let core = self.core.upgrade()?;
+        let mut io = core.io.borrow_mut();
         io.slot_mut(self.token).map(|s| f(&mut s.sys))
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let removed = self
-            .core
+        let Some(core) = self.core.upgrade() else {
+            return;
+        };
+        // No registry borrow is held while user code (a destructor) runs, so this borrow
+        // succeeds; if it ever did not, the slot would only be reclaimed at close.
+        let removed = core
             .io
             .try_borrow_mut()
             .ok()
@@ -365,7 +394,7 @@ mod tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
-        assert!(reg.poll_ready(tok, Direction::Read, &mut cx).is_pending());
+        assert!(reg.poll_ready(tok, Direction::Read, &mut cx).0.is_pending());
         assert_eq!(reg.waiting(), 1);
         let mut wake = Vec::new();
         reg.set_ready(tok, ready::WRITABLE, &mut wake);
@@ -374,11 +403,11 @@ mod tests {
         assert_eq!(wake.len(), 1);
         assert_eq!(reg.waiting(), 0);
         assert_eq!(
-            reg.poll_ready(tok, Direction::Read, &mut cx),
+            reg.poll_ready(tok, Direction::Read, &mut cx).0,
             Poll::Ready(ready::READABLE)
         );
         reg.clear(tok, ready::READABLE);
-        assert!(reg.poll_ready(tok, Direction::Read, &mut cx).is_pending());
+        assert!(reg.poll_ready(tok, Direction::Read, &mut cx).0.is_pending());
     }
 
     #[test]

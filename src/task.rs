@@ -64,8 +64,11 @@ pub(crate) struct TaskHeader {
     cancel_pending: Cell<bool>,
     /// Number of `cancel()` calls (asyncio `cancelling()`).
     cancelling: Cell<u32>,
-    /// Nesting depth of active `catch_cancel` scopes.
-    catch_depth: Cell<u32>,
+    /// Ids of the active `catch_cancel` scopes, in registration order; the last one is the
+    /// innermost and receives a cancel request. Scopes may end in any order (`join!`).
+    scopes: RefCell<Vec<u32>>,
+    /// Next scope id.
+    next_scope: Cell<u32>,
     /// Set on first poll, when the task's waker is stored in the loop's task set.
     polled: Cell<bool>,
     /// The handle was dropped or detached.
@@ -97,6 +100,18 @@ impl TaskHeader {
             return false;
         }
         self.cancelling.set(self.cancelling.get().saturating_add(1));
+        self.rearm_cancel();
+        true
+    }
+
+    /// Whether no `catch_cancel` scope is active.
+    fn no_scope(&self) -> bool {
+        self.scopes.borrow().is_empty()
+    }
+
+    /// Makes a cancel request pending again (without counting a new request) and schedules the
+    /// task.
+    fn rearm_cancel(&self) {
         self.cancel_pending.set(true);
         if let Some(core) = self.core.upgrade() {
             let waker = core.tasks.borrow().waker(self.slot.get());
@@ -104,7 +119,6 @@ impl TaskHeader {
                 w.wake();
             }
         }
-        true
     }
 
     fn report(&self, ctx: exception::Context) {
@@ -220,8 +234,10 @@ fn current_header() -> Option<Rc<TaskHeader>> {
 /// Requests cancellation of the task running on this thread (used to pass a cancellation on
 /// after cleaning up, as `raise` after `except CancelledError` does).
 pub(crate) fn cancel_current() {
-    if let Some(h) = current_header() {
-        h.cancel();
+    if let Some(h) = current_header()
+        && !h.finished.get()
+    {
+        h.rearm_cancel();
     }
 }
 
@@ -266,7 +282,7 @@ fn step<F: Future>(
             .borrow_mut()
             .set_waker_once(h.slot.get(), cx.waker());
     }
-    if h.cancel_pending.get() && h.catch_depth.get() == 0 {
+    if h.cancel_pending.get() && h.no_scope() {
         h.cancel_pending.set(false);
         h.finished.set(true);
         h.ended_cancelled.set(true);
@@ -278,7 +294,7 @@ fn step<F: Future>(
             Poll::Ready(Ok(v))
         }
         Ok(Poll::Pending) => {
-            if h.cancel_pending.get() && h.catch_depth.get() == 0 {
+            if h.cancel_pending.get() && h.no_scope() {
                 // A catch scope ended without taking the request: deliver it next time.
                 cx.waker().wake_by_ref();
             }
@@ -322,7 +338,8 @@ where
         name: name.clone(),
         cancel_pending: Cell::new(false),
         cancelling: Cell::new(0),
-        catch_depth: Cell::new(0),
+        scopes: RefCell::new(Vec::new()),
+        next_scope: Cell::new(1),
         polled: Cell::new(false),
         detached: Cell::new(false),
         finished: Cell::new(false),
@@ -456,13 +473,14 @@ impl<T> Future for JoinHandle<T> {
             Poll::Ready(out) => out,
         };
         self.task = None;
-        let name = self.header.display_name();
         Poll::Ready(match out {
             Some(Ok(v)) => Ok(v),
-            Some(Err(Failure::Cancelled)) | None => Err(JoinError::cancelled(&name)),
+            Some(Err(Failure::Cancelled)) | None => {
+                Err(JoinError::cancelled(&self.header.display_name()))
+            }
             Some(Err(Failure::Panicked(msg))) => {
                 self.header.failure.borrow_mut().take();
-                Err(JoinError::panicked(&name, msg))
+                Err(JoinError::panicked(&self.header.display_name(), msg))
             }
         })
     }
@@ -530,7 +548,7 @@ impl std::error::Error for Cancelled {}
 pub fn catch_cancel<F: Future>(future: F) -> CatchCancel<F> {
     CatchCancel {
         future: Some(future),
-        level: 0,
+        id: 0,
         header: None,
     }
 }
@@ -539,15 +557,16 @@ pub fn catch_cancel<F: Future>(future: F) -> CatchCancel<F> {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct CatchCancel<F> {
     future: Option<F>,
-    /// This scope's depth while registered (0: not registered).
-    level: u32,
+    /// This scope's id while registered with the current task (0: not registered).
+    id: u32,
     header: Option<Rc<TaskHeader>>,
 }
 
 impl<F> CatchCancel<F> {
     fn unregister(&mut self) {
         if let Some(h) = self.header.take() {
-            h.catch_depth.set(self.level.saturating_sub(1));
+            let id = self.id;
+            h.scopes.borrow_mut().retain(|s| *s != id);
         }
     }
 }
@@ -560,16 +579,18 @@ impl<F: Future> Future for CatchCancel<F> {
         // through the pinned reference) and never moved; the other fields are plain data.
         let this = unsafe { self.get_unchecked_mut() };
         if this.header.is_none()
-            && this.level == 0
+            && this.id == 0
             && let Some(h) = current_header()
         {
-            this.level = h.catch_depth.get() + 1;
-            h.catch_depth.set(this.level);
+            let id = h.next_scope.get();
+            h.next_scope.set(id.wrapping_add(1).max(1));
+            h.scopes.borrow_mut().push(id);
+            this.id = id;
             this.header = Some(h);
         }
         if let Some(h) = &this.header
             && h.cancel_pending.get()
-            && h.catch_depth.get() == this.level
+            && h.scopes.borrow().last() == Some(&this.id)
         {
             h.cancel_pending.set(false);
             this.future = None;
@@ -587,7 +608,16 @@ impl<F: Future> Future for CatchCancel<F> {
                 this.unregister();
                 Poll::Ready(Ok(v))
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                if let Some(h) = &this.header
+                    && h.cancel_pending.get()
+                    && h.scopes.borrow().last() == Some(&this.id)
+                {
+                    // Requested while the inner future ran: deliver on the next poll.
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
         }
     }
 }
@@ -601,7 +631,7 @@ impl<F> Drop for CatchCancel<F> {
 impl<F> fmt::Debug for CatchCancel<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CatchCancel")
-            .field("level", &self.level)
+            .field("scope", &self.id)
             .finish()
     }
 }

@@ -118,6 +118,11 @@ pub struct Sleep {
 /// `sleep(Duration::ZERO)` yields exactly one loop iteration and creates no timer. The timer is
 /// created on first poll and cancelled if the future is dropped first.
 ///
+/// # Panics
+///
+/// When first polled outside a running wasio loop (the timer belongs to the loop that polls
+/// it), like tokio's timers outside a runtime.
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// let elapsed = wasio::run(async {

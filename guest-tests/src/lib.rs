@@ -71,6 +71,7 @@ macro_rules! foreach_case {
         $m!(tsk03_cancel_returns_false_once_done);
         $m!(tsk03_cancel_is_delivered_at_the_next_await);
         $m!(tsk03_task_can_catch_cancellation_and_return);
+        $m!(tsk03_sibling_catch_scopes_end_in_any_order);
         $m!(tsk03_cancelled_stays_false_until_the_task_ends);
         $m!(tsk03_cancel_before_first_step_skips_the_body);
         $m!(tsk04_create_task_on_closed_loop_drops_the_future);
@@ -86,6 +87,7 @@ macro_rules! foreach_case {
         $m!(life02_callbacks_queued_by_the_future_run_before_return);
         $m!(life03_nested_run_is_an_error);
         $m!(life03_other_loop_cannot_run_inside_a_running_one);
+        $m!(life03_refused_run_does_not_queue_the_future);
         $m!(life03_is_running_and_current_inside_callbacks);
         $m!(life04_close_of_running_loop_fails);
         $m!(life04_close_is_idempotent_and_drops_pending_work);
@@ -110,6 +112,8 @@ macro_rules! foreach_case {
         $m!(tcp_connect_refused);
         $m!(tcp_clean_eof_is_sticky);
         $m!(tcp_50_connections_none_starves);
+        $m!(tcp_drop_after_write_loses_nothing);
+        $m!(tcp_sockets_dropped_after_loop_close);
         $m!(srv01_start_serving_flag_and_idempotence);
         $m!(srv02_one_handler_task_per_connection);
         $m!(srv03_hosts_are_a_set);
@@ -130,6 +134,7 @@ macro_rules! foreach_case {
         $m!(cli05_next_attempt_starts_after_the_delay);
         $m!(cli05_failure_starts_the_next_attempt_at_once);
         $m!(cli06_losers_are_closed);
+        $m!(cli06_cancelling_the_race_closes_every_attempt);
         $m!(cli07_all_failed_lists_every_attempt);
         $m!(cli08_local_addr_binding);
         $m!(cli09_defaults_and_connect_timeout);

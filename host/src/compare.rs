@@ -75,13 +75,14 @@ pub fn judge(
         .outcome
         .as_ref()
         .is_some_and(|w| w.transcript == native.transcript);
-    if let Some(d) = divergences::allowing(list, name) {
-        return (same, Verdict::Listed(d.id.clone()));
-    }
+    let listed = divergences::allowing(list, name);
     let verdict = if !native.passed {
         Verdict::Disagree(format!("native failed: {}", native.message))
     } else if !wasi.passed() {
         Verdict::Disagree(format!("WASI {}", wasi.explain()))
+    } else if !same && let Some(d) = listed {
+        // A listed divergence allows the transcripts to differ; both sides must still pass.
+        Verdict::Listed(d.id.clone())
     } else if !same {
         let w = wasi
             .outcome

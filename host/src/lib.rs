@@ -205,18 +205,23 @@ impl Host {
         store.limiter(|s| &mut s.limits);
         store.set_max_component_handles(self.config.max_component_handles);
         store.set_epoch_deadline(1);
-        // The callback runs at most once per epoch tick, and only while the guest is executing
-        // wasm (a guest blocked in poll does not check the epoch), so counting calls measures
-        // the CPU time spent in wasm.
-        let max_ticks = self
-            .config
-            .cpu_limit
-            .map(|l| (l.as_millis() / EPOCH_TICK.as_millis()).max(1));
-        let mut ticks: u128 = 0;
+        // The callback runs only while the guest executes wasm (a guest blocked in a host call
+        // checks no epoch), about once per tick. Time between two calls close together is time
+        // spent running; a long gap means the guest was blocked, and does not count.
+        let limit = self.config.cpu_limit;
+        let mut last: Option<Instant> = None;
+        let mut spent = Duration::ZERO;
         store.epoch_deadline_callback(move |_| {
-            ticks += 1;
-            Ok(match max_ticks {
-                Some(max) if ticks >= max => UpdateDeadline::Interrupt,
+            let now = Instant::now();
+            if let Some(prev) = last {
+                let gap = now.saturating_duration_since(prev);
+                if gap <= EPOCH_TICK * 3 {
+                    spent += gap;
+                }
+            }
+            last = Some(now);
+            Ok(match limit {
+                Some(max) if spent >= max => UpdateDeadline::Interrupt,
                 _ => UpdateDeadline::Yield(1),
             })
         });

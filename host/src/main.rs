@@ -73,8 +73,14 @@ enum Cmd {
     },
 }
 
+/// A limit in seconds: 0 (or a negative, NaN or infinite value) means none; values too large
+/// for a `Duration` are capped.
 fn secs(v: f64) -> Option<Duration> {
-    (v > 0.0 && v.is_finite()).then(|| Duration::from_secs_f64(v))
+    if v > 0.0 && v.is_finite() {
+        Some(Duration::try_from_secs_f64(v).unwrap_or(Duration::MAX))
+    } else {
+        None
+    }
 }
 
 fn main() -> ExitCode {

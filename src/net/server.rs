@@ -167,6 +167,8 @@ struct Inner {
     serving: Cell<bool>,
     closed: Cell<bool>,
     conns: RefCell<Vec<Option<Conn>>>,
+    /// Free slots of `conns`.
+    free: RefCell<Vec<usize>>,
     active: Cell<usize>,
     /// `wait_closed` has completed once: later calls return at once.
     done: Cell<bool>,
@@ -271,6 +273,7 @@ where
             serving: Cell::new(false),
             closed: Cell::new(false),
             conns: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
             active: Cell::new(0),
             done: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
@@ -398,12 +401,13 @@ impl Server {
         inner.maybe_done();
     }
 
-    /// Closes every client connection gracefully: what was written is flushed by the OS, the
-    /// write side is shut down, and the connection tasks are cancelled (SRV-09).
+    /// Closes every client connection gracefully: the write side is shut down after what was
+    /// written has gone out (nothing is discarded), and the connection tasks are cancelled
+    /// (SRV-09).
     pub fn close_clients(&self) {
         for (stream, task) in self.inner.take_conns() {
             if let Some(s) = stream {
-                let _ = s.shutdown_both();
+                let _ = s.close_gracefully();
             }
             if let Some(t) = task {
                 t.cancel();
@@ -431,7 +435,10 @@ impl Server {
             if inner.done.get() {
                 return Poll::Ready(());
             }
-            inner.waiters.borrow_mut().push(cx.waker().clone());
+            let mut waiters = inner.waiters.borrow_mut();
+            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                waiters.push(cx.waker().clone());
+            }
             Poll::Pending
         })
         .await
@@ -538,6 +545,9 @@ impl Drop for ConnGuard {
             .try_borrow_mut()
             .ok()
             .and_then(|mut c| c.get_mut(self.slot).and_then(Option::take));
+        if removed.is_some() {
+            s.free.borrow_mut().push(self.slot);
+        }
         drop(removed);
         s.active.set(s.active.get().saturating_sub(1));
         s.maybe_done();
@@ -557,7 +567,7 @@ fn spawn_connection(server: &Rc<Inner>, stream: TcpStream, peer: SocketAddr) {
             stream: weak,
             task: None,
         };
-        match conns.iter().position(Option::is_none) {
+        match server.free.borrow_mut().pop() {
             Some(i) => {
                 conns[i] = Some(conn);
                 i
@@ -596,8 +606,13 @@ fn spawn_connection(server: &Rc<Inner>, stream: TcpStream, peer: SocketAddr) {
     }
 }
 
+/// Consecutive accept errors (other than resource exhaustion) after which the loop pauses
+/// anyway, so a persistent error cannot spin.
+const ERRORS_BEFORE_PAUSE: u32 = 100;
+
 async fn accept_loop(server: Weak<Inner>, index: usize) {
     let mut in_a_row: u32 = 0;
+    let mut errors_in_a_row: u32 = 0;
     loop {
         let res = poll_fn(|cx| {
             let Some(s) = server.upgrade() else {
@@ -614,6 +629,7 @@ async fn accept_loop(server: Weak<Inner>, index: usize) {
         match res {
             None => return,
             Some(Ok((stream, peer))) => {
+                errors_in_a_row = 0;
                 spawn_connection(&s, stream, peer);
                 in_a_row += 1;
                 if in_a_row > s.backlog {
@@ -625,8 +641,10 @@ async fn accept_loop(server: Weak<Inner>, index: usize) {
             Some(Err(e)) if e.kind() == io::ErrorKind::ConnectionAborted => {}
             Some(Err(e)) => {
                 in_a_row = 0;
+                errors_in_a_row += 1;
                 let addr = s.addrs.borrow().get(index).copied();
-                let message = if sys::net::is_resource_exhaustion(&e) {
+                let exhausted = sys::net::is_resource_exhaustion(&e);
+                let message = if exhausted {
                     "socket.accept() out of system resource"
                 } else {
                     "Error on accepting a connection"
@@ -636,7 +654,14 @@ async fn accept_loop(server: Weak<Inner>, index: usize) {
                     addr.map_or_else(|| "?".to_string(), |a| a.to_string()),
                 ));
                 drop(s);
-                crate::time::sleep(ACCEPT_RETRY_DELAY).await;
+                // asyncio pauses accepting only when out of resources; other errors are
+                // reported and accepting goes on (a persistent one is paused after a while).
+                if exhausted || errors_in_a_row >= ERRORS_BEFORE_PAUSE {
+                    errors_in_a_row = 0;
+                    crate::time::sleep(ACCEPT_RETRY_DELAY).await;
+                } else {
+                    crate::time::yield_now().await;
+                }
             }
         }
     }

@@ -60,8 +60,9 @@ impl StreamInner {
         }
     }
 
-    pub(crate) fn shutdown_both(&self) -> io::Result<()> {
-        self.sys.shutdown(Shutdown::Both)
+    /// Shuts the write side down once what was written is out (SRV-09 `close_clients`).
+    pub(crate) fn close_gracefully(&self) -> io::Result<()> {
+        self.sys.shutdown_graceful()
     }
 
     pub(crate) fn abort(&self) -> io::Result<()> {
@@ -434,7 +435,7 @@ impl TcpListener {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         };
-        let stream = TcpStream::accepted(self.reg.core(), sys)?;
+        let stream = TcpStream::accepted(&self.reg.core()?, sys)?;
         Poll::Ready(Ok((stream, peer)))
     }
 

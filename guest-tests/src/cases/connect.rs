@@ -233,6 +233,30 @@ pub fn cli06_losers_are_closed(t: &Transcript) -> Result<(), String> {
     })
 }
 
+/// CLI-06: cancelling the race closes every in-flight attempt.
+pub fn cli06_cancelling_the_race_closes_every_attempt(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        let (_h1, _f1, hang1) = hanging_addr().await?;
+        let (_h2, _f2, hang2) = hanging_addr().await?;
+        let lp = wasio::current();
+        let before = lp.stats().io_sources;
+        let opts = ConnectOptions::new().happy_eyeballs_delay(Some(Duration::from_millis(10)));
+        let race = wasio::spawn(async move { connect_addrs(&[hang1, hang2], &opts).await });
+        // Both attempts start within 10 ms; both hang.
+        wasio::sleep(Duration::from_millis(100)).await;
+        let in_flight = lp.stats().io_sources - before;
+        race.cancel();
+        let res = race.await;
+        t.push(format!(
+            "in flight={in_flight} race cancelled={}",
+            res.as_ref().is_err_and(|e| e.is_cancelled())
+        ));
+        t.push(format!("sockets left={}", lp.stats().io_sources - before));
+        t.expect(&["in flight=2 race cancelled=true", "sockets left=0"])
+    })
+}
+
 /// CLI-07: when every attempt fails, one error lists each address.
 pub fn cli07_all_failed_lists_every_attempt(t: &Transcript) -> Result<(), String> {
     let t = t.clone();

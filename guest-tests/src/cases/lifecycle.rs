@@ -161,6 +161,34 @@ pub fn life03_other_loop_cannot_run_inside_a_running_one(t: &Transcript) -> Resu
     t.expect(&["other running: true", "inner alone: 2"])
 }
 
+/// LIFE-03: a `run_until_complete` refused because another loop runs leaves nothing behind:
+/// its future never runs later.
+pub fn life03_refused_run_does_not_queue_the_future(t: &Transcript) -> Result<(), String> {
+    let outer = new_loop()?;
+    let inner = new_loop()?;
+    let ran = std::rc::Rc::new(std::cell::Cell::new(false));
+    let (inner2, ran2, t2) = (inner.clone(), ran.clone(), t.clone());
+    outer
+        .run_until_complete(async move {
+            let r = ran2.clone();
+            let res = inner2.run_until_complete(async move { r.set(true) });
+            t2.push(format!(
+                "refused={}",
+                res.as_ref().is_err_and(|e| e.is_other_loop_running())
+            ));
+        })
+        .ctx("outer run")?;
+    inner
+        .run_until_complete(wasio::yield_now())
+        .ctx("inner run")?;
+    t.push(format!(
+        "inner tasks={} refused future ran={}",
+        inner.stats().tasks,
+        ran.get()
+    ));
+    t.expect(&["refused=true", "inner tasks=0 refused future ran=false"])
+}
+
 /// LIFE-03: `is_running()` and the running loop seen from callbacks.
 pub fn life03_is_running_and_current_inside_callbacks(t: &Transcript) -> Result<(), String> {
     let lp = new_loop()?;

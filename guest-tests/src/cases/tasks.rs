@@ -1,5 +1,6 @@
 //! TSK-01..TSK-05: tasks, cancellation, names, reports.
 
+use std::future::Future;
 use std::time::Duration;
 
 use wasio::EventLoop;
@@ -149,6 +150,66 @@ pub fn tsk03_task_can_catch_cancellation_and_return(t: &Transcript) -> Result<()
         "cleanup done",
         "cancelling=1",
         "result=Ok(42)",
+    ])
+}
+
+/// TSK-03: two `catch_cancel` scopes polled side by side (as `join!` does) may end in any
+/// order; a request goes to the one still active, and once none is, the task itself ends.
+pub fn tsk03_sibling_catch_scopes_end_in_any_order(t: &Transcript) -> Result<(), String> {
+    let lp = new_loop()?;
+    let t2 = t.clone();
+    let task = lp
+        .create_task(async move {
+            let mut a = std::pin::pin!(wasio::task::catch_cancel(wasio::yield_now()));
+            let mut b = std::pin::pin!(wasio::task::catch_cancel(wasio::sleep(
+                Duration::from_secs(3600)
+            )));
+            let (mut ra, mut rb) = (None, None);
+            std::future::poll_fn(|cx| {
+                if ra.is_none()
+                    && let std::task::Poll::Ready(r) = a.as_mut().poll(cx)
+                {
+                    ra = Some(r.is_ok());
+                }
+                if rb.is_none()
+                    && let std::task::Poll::Ready(r) = b.as_mut().poll(cx)
+                {
+                    rb = Some(r.is_err());
+                }
+                if ra.is_some() && rb.is_some() {
+                    std::task::Poll::Ready(())
+                } else {
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            t2.push(format!("a finished={:?} b cancelled={:?}", ra, rb));
+            // No scope left: the next request ends the task at its next await.
+            wasio::sleep(Duration::from_secs(3600)).await;
+            t2.push("never");
+        })
+        .ctx("create_task")?;
+    // Let `a` finish (it yields once) while `b` keeps sleeping.
+    for _ in 0..3 {
+        lp.call_soon(|| {}).ctx("call_soon")?;
+        lp.run_once().ctx("run_once")?;
+    }
+    t.push(format!("first cancel={}", task.cancel()));
+    for _ in 0..3 {
+        lp.call_soon(|| {}).ctx("call_soon")?;
+        lp.run_once().ctx("run_once")?;
+    }
+    t.push(format!("second cancel={}", task.cancel()));
+    let res = lp.run_until_complete(task).ctx("run_until_complete")?;
+    t.push(format!(
+        "task cancelled={}",
+        res.as_ref().is_err_and(|e| e.is_cancelled())
+    ));
+    t.expect(&[
+        "first cancel=true",
+        "a finished=Some(true) b cancelled=Some(true)",
+        "second cancel=true",
+        "task cancelled=true",
     ])
 }
 

@@ -1,7 +1,6 @@
 //! TCP streams and listeners: echo, full duplex, half-close, reset, refusal, many connections.
 
 use std::cell::{Cell, RefCell};
-
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -246,4 +245,70 @@ pub fn tcp_50_connections_none_starves(t: &Transcript) -> Result<(), String> {
         t.push("none starved");
         t.expect(&["50 connections", "bad checksums=0", "none starved"])
     })
+}
+
+/// A stream dropped right after writing loses nothing: the peer reads every byte, then end of
+/// stream (on WASI the queued writes are flushed before the streams go).
+pub fn tcp_drop_after_write_loses_nothing(t: &Transcript) -> Result<(), String> {
+    const LEN: usize = 256 * 1024;
+    let t = t.clone();
+    block(async move {
+        let data = payload(11, LEN);
+        let sum = checksum(&data);
+        let server = start_server(
+            move |conn: TcpStream| {
+                let data = data.clone();
+                async move {
+                    conn.write_all(&data).await?;
+                    // Dropped here without flush or close.
+                    Ok::<_, std::io::Error>(())
+                }
+            },
+            "127.0.0.1",
+            0,
+            ServerOptions::new(),
+        )
+        .await
+        .ctx("start_server")?;
+        let client = TcpStream::connect(server.sockets()[0])
+            .await
+            .ctx("connect")?;
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.ctx("read_to_end")?;
+        t.push(format!(
+            "received {} checksum ok={}",
+            got.len(),
+            checksum(&got) == sum
+        ));
+        server.close();
+        server.wait_closed().await;
+        t.expect(&["received 262144 checksum ok=true"])
+    })
+}
+
+/// Streams and listeners outlive their loop safely: dropped after `close()`, with unflushed
+/// writes, they are released without error (on WASI: children before parents, no trap).
+pub fn tcp_sockets_dropped_after_loop_close(t: &Transcript) -> Result<(), String> {
+    let lp = crate::new_loop()?;
+    let (listener, client, accepted) = lp
+        .run_until_complete(async {
+            let l = TcpListener::bind(lo4()).await?;
+            let c = TcpStream::connect(l.local_addr()?).await?;
+            let (a, _) = l.accept().await?;
+            c.write_all(b"pending bytes").await?;
+            a.write_all(b"reply").await?;
+            Ok::<_, std::io::Error>((l, c, a))
+        })
+        .ctx("run_until_complete")?
+        .ctx("set up")?;
+    lp.close().ctx("close")?;
+    let sources = lp.stats().io_sources;
+    drop(accepted);
+    drop(client);
+    drop(listener);
+    t.push(format!(
+        "sources at close={sources} after drops={}",
+        lp.stats().io_sources
+    ));
+    t.expect(&["sources at close=3 after drops=0"])
 }

@@ -224,6 +224,12 @@ impl TcpStream {
         }
     }
 
+    /// Ends the connection without losing written data: the kernel sends what is queued, then
+    /// FIN.
+    pub(crate) fn shutdown_graceful(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
     /// Prepares a reset: with `SO_LINGER` 0 the close (when the owner drops the stream) sends
     /// RST and discards buffers. No shutdown here: it would send FIN first.
     pub(crate) fn abort(&self) -> io::Result<()> {

@@ -351,6 +351,16 @@ impl TcpStream {
         }
     }
 
+    /// Ends the connection without losing written data: shuts the send side down when
+    /// nothing is queued; otherwise the owner's drop hands the queue to the linger task, which
+    /// flushes first.
+    pub(crate) fn shutdown_graceful(&self) -> io::Result<()> {
+        if self.dirty.get() {
+            return Ok(());
+        }
+        self.shutdown(Shutdown::Write)
+    }
+
     /// No `SO_LINGER` on WASI: the closest to an abort is shutting both directions down.
     pub(crate) fn abort(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Both)
@@ -390,7 +400,7 @@ impl Drop for TcpStream {
     /// stream goes. So that a dropped stream loses nothing (as a closed socket does natively),
     /// a stream with unflushed writes hands its streams and socket to a small task that waits
     /// for the flush, then drops them child-first. Outside a running loop they are dropped at
-    /// once.
+    /// once (the writes may then be lost).
     fn drop(&mut self) {
         if !self.dirty.get() {
             return;
@@ -398,28 +408,40 @@ impl Drop for TcpStream {
         let (Some(streams), Some(socket)) = (self.streams.take(), self.socket.take()) else {
             return;
         };
-        let Ok(core) = try_current_core() else {
-            return;
+        let owned = Connection {
+            streams,
+            _socket: socket,
         };
-        let task = core.spawn_local(None, linger(core.clone(), streams, socket));
-        task.set_quiet();
-        task.detach();
+        if let Ok(core) = try_current_core() {
+            let task = core.spawn_local(None, linger(Rc::downgrade(&core), owned));
+            task.set_quiet();
+            task.detach();
+        }
     }
 }
 
-/// Flushes, then drops the streams before the socket.
-async fn linger(core: Rc<Core>, streams: Streams, socket: TcpSocket) {
-    if streams.output.flush().is_ok() {
+/// A connection's resources in drop order: streams (children) before the socket.
+struct Connection {
+    streams: Streams,
+    /// Held only so it is dropped after the streams.
+    _socket: TcpSocket,
+}
+
+/// Flushes, then drops the connection (streams first). If this task is cancelled or
+/// destroyed, `owned` is still dropped in field order, so nothing traps.
+async fn linger(core: std::rc::Weak<Core>, owned: Connection) {
+    let Some(c) = core.upgrade() else { return };
+    if owned.streams.output.flush().is_ok() {
         let mut data = SourceData::default();
-        data.pollables[Direction::Write as usize] = Some(streams.output.subscribe());
-        if let Ok(reg) = Registration::new(&core, data) {
-            while matches!(streams.output.check_write(), Ok(0)) {
+        data.pollables[Direction::Write as usize] = Some(owned.streams.output.subscribe());
+        if let Ok(reg) = Registration::new(&c, data) {
+            drop(c);
+            while matches!(owned.streams.output.check_write(), Ok(0)) {
                 reg.ready(Direction::Write).await;
             }
         }
     }
-    drop(streams);
-    drop(socket);
+    drop(owned);
 }
 
 fn write_error(e: StreamError) -> io::Error {
