@@ -974,7 +974,11 @@ pub struct Remote {
 
 impl Remote {
     /// Schedules `f` on the loop and wakes it if it is blocked (SCH-06). From the loop's own
-    /// thread while it runs, this is FIFO with `call_soon`.
+    /// thread, this is FIFO with `call_soon`.
+    ///
+    /// On wasm32-wasip2 there are no other threads: this is same-thread scheduling with a
+    /// thread-safe handle, and the wake-up is a no-op (the loop checks its queue before every
+    /// wait).
     pub fn call_soon_threadsafe<F, R>(&self, f: F) -> Result<ThreadsafeHandle, Error>
     where
         F: FnOnce() -> R + Send + 'static,

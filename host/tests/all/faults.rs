@@ -71,7 +71,7 @@ fn non_loopback_connect_is_denied() {
     assert!(report.passed(), "{}", report.explain());
     assert_eq!(
         report.outcome.expect("outcome").transcript,
-        ["access-denied"]
+        ["PermissionDenied", "names access-denied=true"]
     );
 }
 
