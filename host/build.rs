@@ -28,57 +28,20 @@ fn main() {
     for path in ["src", "guest-tests", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
-    println!("cargo:rerun-if-env-changed=WASIO_GUEST_PROFILE");
 
     ensure_target();
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "-p",
-            "guest-tests",
-            "--lib",
-            "--release",
-            "--target",
-            TARGET,
-        ])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        // The outer build's flags are for the host, not the guest.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_PROFILE_RELEASE_DEBUG")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    eprintln!("running: {cmd:?}");
-    let status = cmd.status().expect("failed to run cargo for the guest");
-    assert!(
-        status.success(),
-        "building guest-tests for {TARGET} failed: {status}"
+    cargo_for_wasm(
+        &root,
+        &target_dir,
+        &["-p", "guest-tests", "--lib"],
+        "guest-tests",
     );
-
     // The examples, as `wasi:cli` command components for `wasio-host run`.
-    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "-p",
-            "wasio",
-            "--examples",
-            "--release",
-            "--target",
-            TARGET,
-        ])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    eprintln!("running: {cmd:?}");
-    let status = cmd.status().expect("failed to run cargo for the examples");
-    assert!(
-        status.success(),
-        "building the examples for {TARGET} failed: {status}"
+    cargo_for_wasm(
+        &root,
+        &target_dir,
+        &["-p", "wasio", "--examples"],
+        "the examples",
     );
     println!("cargo:rerun-if-changed={}", root.join("examples").display());
 
@@ -105,6 +68,29 @@ fn main() {
         ),
     )
     .expect("write gen.rs");
+}
+
+/// Runs `cargo build --release --target wasm32-wasip2 <args>` in `target_dir`, without the outer
+/// build's flags (they are for the host, not the guest).
+fn cargo_for_wasm(root: &Path, target_dir: &Path, args: &[&str], what: &str) {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root)
+        .args(["build", "--release", "--target", TARGET])
+        .args(args)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_PROFILE_RELEASE_DEBUG")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER");
+    eprintln!("running: {cmd:?}");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("failed to run cargo for {what}: {e}"));
+    assert!(
+        status.success(),
+        "building {what} for {TARGET} failed: {status}"
+    );
 }
 
 /// Installs the wasm32-wasip2 standard library when rustup is in charge and it is missing

@@ -351,6 +351,12 @@ pub fn kind(e: &std::io::Error) -> String {
     format!("{:?}", e.kind())
 }
 
+/// A callback that stops `lp`.
+pub fn stopper(lp: &wasio::EventLoop) -> impl FnOnce() + 'static {
+    let lp = lp.clone();
+    move || lp.stop()
+}
+
 /// A new event loop, or the case's error.
 pub fn new_loop() -> Result<wasio::EventLoop, String> {
     wasio::EventLoop::new().ctx("EventLoop::new")

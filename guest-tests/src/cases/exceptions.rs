@@ -6,15 +6,9 @@
 use std::time::Duration;
 
 use tracing::Level;
-use wasio::EventLoop;
 
 use crate::capture::Capture;
-use crate::{Context, Transcript, ensure, ensure_eq, new_loop};
-
-fn stopper(lp: &EventLoop) -> impl FnOnce() + 'static {
-    let lp = lp.clone();
-    move || lp.stop()
-}
+use crate::{Context, Transcript, ensure, ensure_eq, new_loop, stopper};
 
 /// EXC-01: a failing callback's context carries `message`, `exception` and `handle`.
 pub fn exc01_context_has_message_exception_and_handle(t: &Transcript) -> Result<(), String> {

@@ -5,14 +5,9 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wasio::{EventLoop, ThreadsafeHandle};
+use wasio::ThreadsafeHandle;
 
-use crate::{Context, SendLog, Transcript, ensure, ensure_eq, new_loop};
-
-fn stopper(lp: &EventLoop) -> impl FnOnce() + 'static {
-    let lp = lp.clone();
-    move || lp.stop()
-}
+use crate::{Context, SendLog, Transcript, ensure, ensure_eq, new_loop, stopper};
 
 /// SCH-01: `call_soon` callbacks run in registration order, each once.
 pub fn sch01_call_soon_runs_in_fifo_order(t: &Transcript) -> Result<(), String> {

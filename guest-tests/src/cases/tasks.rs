@@ -5,12 +5,7 @@ use std::time::Duration;
 
 use wasio::EventLoop;
 
-use crate::{Context, Transcript, ensure, ensure_eq, new_loop};
-
-fn stopper(lp: &EventLoop) -> impl FnOnce() + 'static {
-    let lp = lp.clone();
-    move || lp.stop()
-}
+use crate::{Context, Transcript, ensure, ensure_eq, new_loop, stopper};
 
 /// Records `dropped:<name>` when dropped: shows when a task's future is destroyed.
 pub(crate) struct DropFlag(pub(crate) Transcript, pub(crate) &'static str);

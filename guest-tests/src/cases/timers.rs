@@ -4,12 +4,7 @@ use std::time::{Duration, Instant};
 
 use wasio::EventLoop;
 
-use crate::{Context, Transcript, ensure, ensure_eq, new_loop};
-
-fn stopper(lp: &EventLoop) -> impl FnOnce() + 'static {
-    let lp = lp.clone();
-    move || lp.stop()
-}
+use crate::{Context, Transcript, ensure, ensure_eq, new_loop, stopper};
 
 /// Runs iterations until `done()` or `max` iterations; the caller's timers bound the waits.
 fn run_until(lp: &EventLoop, max: usize, done: impl Fn() -> bool) -> Result<(), String> {
