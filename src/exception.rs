@@ -8,18 +8,17 @@
 //! * The default handler logs one `tracing` ERROR event on target `wasio`: the message, then one
 //!   `key: value` line per other key in sorted order, leaving out `message` and `exception`; the
 //!   error goes in the `error` field (EXC-03).
-//! * A custom handler that panics (native targets) is caught; the default handler then reports
-//!   `Unhandled error in exception handler` with the original context under the `context` key.
+//! * A custom handler that fails (returns `Err`, or panics on native targets) is caught; the
+//!   default handler then reports `Unhandled error in exception handler` with the original
+//!   context under the `context` key.
+//! * The default handler never lets a failure escape: if logging itself panics (a tracing
+//!   subscriber that panics), the panic is caught and `Exception in default exception handler`
+//!   is logged instead, as asyncio's `call_exception_handler` does; if even that fails, the
+//!   report is dropped. Either way the loop goes on.
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::rc::Rc;
-
-use crate::event_loop::EventLoop;
-
-/// A custom exception handler, set with
-/// [`EventLoop::set_exception_handler`](crate::EventLoop::set_exception_handler).
-pub type ExceptionHandler = Rc<dyn Fn(&EventLoop, &Context)>;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// What went wrong, and where (asyncio's context dict).
 pub struct Context {
@@ -119,13 +118,28 @@ impl fmt::Debug for Context {
     }
 }
 
-/// The default handler: one ERROR event on target `wasio`.
+/// The default handler: one ERROR event on target `wasio`. May panic if the tracing
+/// subscriber does; see [`default_handler_guarded`].
 pub(crate) fn default_handler(ctx: &Context) {
     let text = ctx.render();
     match ctx.error() {
         Some(err) => tracing::error!(target: "wasio", error = %err, "{text}"),
         None => tracing::error!(target: "wasio", "{text}"),
     }
+}
+
+/// Runs the default handler so that nothing escapes: a panic while logging `ctx` is reported
+/// as `what` (asyncio: `'Exception in default exception handler'`), and a panic while logging
+/// that is dropped.
+pub(crate) fn default_handler_guarded(ctx: &Context, what: &str) {
+    let Err(payload) = catch_unwind(AssertUnwindSafe(|| default_handler(ctx))) else {
+        return;
+    };
+    let msg = panic_message(&*payload);
+    drop(payload);
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        tracing::error!(target: "wasio", error = %msg, context = ?ctx, "{what}");
+    }));
 }
 
 /// A panic payload as text.

@@ -9,7 +9,7 @@
 //! * `cancelled()` becomes true on the first `cancel()`, even after the callback ran (as in
 //!   asyncio); cancelling after the run has no other effect.
 //! * Only a timer still in the heap counts towards the loop's cancelled-timer counter, and only
-//!   once (TMR-05); that counter drives the purge rule in [`crate::timer`].
+//!   once (TMR-05); that counter drives the timer queue's purge rule.
 
 use std::cell::Cell;
 use std::error::Error as StdError;
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::time::{Clock, Tick};
+use crate::clock::{Clock, Tick};
 
 /// What a callback produced: `Ok` or an error for the exception handler (or [`crate::Fatal`]).
 pub(crate) type Outcome = Result<(), Box<dyn StdError>>;
@@ -125,8 +125,6 @@ pub(crate) struct Entry<A: ?Sized> {
     done: Cell<bool>,
     /// Deadline in loop ticks (timers only; 0 for `call_soon`).
     pub(crate) when: Tick,
-    /// Insertion sequence: ties on `when` fire in this order (TMR-02).
-    pub(crate) seq: u64,
     /// The loop's cancelled-timer counter, for timers; `None` for `call_soon` entries.
     counter: Option<Rc<Cell<usize>>>,
     /// The closure or waker. Last field so `Entry<Call<F>>` coerces to `Entry<dyn Action>`.
@@ -142,17 +140,15 @@ impl<A: Action> Entry<A> {
             scheduled: Cell::new(false),
             done: Cell::new(false),
             when: 0,
-            seq: 0,
             counter: None,
             action,
         }
     }
 
-    pub(crate) fn timer(action: A, when: Tick, seq: u64, counter: Rc<Cell<usize>>) -> Entry<A> {
+    pub(crate) fn timer(action: A, when: Tick, counter: Rc<Cell<usize>>) -> Entry<A> {
         Entry {
             scheduled: Cell::new(true),
             when,
-            seq,
             counter: Some(counter),
             ..Entry::new(action)
         }
@@ -437,7 +433,6 @@ mod tests {
                 f: Cell::new(Some(|| {})),
             },
             5,
-            0,
             counter.clone(),
         );
         e.cancel();
@@ -448,7 +443,6 @@ mod tests {
                 f: Cell::new(Some(|| {})),
             },
             5,
-            1,
             counter.clone(),
         );
         fired.unschedule();

@@ -60,6 +60,10 @@
 ))]
 compile_error!("wasio supports wasm only as wasm32-wasip2 (the WASI pollables backend)");
 
+// Layers, bottom to top: each module uses only modules listed before it (ARCHITECTURE.md).
+mod clock;
+mod context;
+mod core;
 mod error;
 mod event_loop;
 mod exception;
@@ -67,16 +71,18 @@ mod handle;
 mod io;
 pub mod net;
 pub mod os;
+mod ready;
+mod shared;
 mod sys;
 pub mod task;
 mod time;
 mod timer;
 
+pub use crate::context::{current, try_current};
+pub use crate::core::{DEFAULT_SLOW_CALLBACK, EventLoop, ExceptionHandler};
 pub use crate::error::{Error, Fatal, JoinError};
-pub use crate::event_loop::{
-    DEFAULT_SLOW_CALLBACK, EventLoop, LoopStats, Remote, current, run, try_current,
-};
-pub use crate::exception::{Context, DEFAULT_MESSAGE, ExceptionHandler, PanicError};
+pub use crate::event_loop::{FLUSH_TIMEOUT, LoopStats, Remote, run};
+pub use crate::exception::{Context, DEFAULT_MESSAGE, PanicError};
 pub use crate::handle::{CallbackResult, Handle, ThreadsafeHandle, TimerHandle};
 pub use crate::task::{JoinHandle, spawn, spawn_named};
 pub use crate::time::{

@@ -1,12 +1,8 @@
-//! Loop time and the time futures: [`sleep`], [`sleep_until`], [`timeout`], [`interval`],
-//! [`yield_now`].
+//! The time futures: [`sleep`], [`sleep_until`], [`timeout`], [`interval`], [`yield_now`].
 //!
 //! # Ground rules
 //!
-//! * Loop time is a [`Tick`]: `u64` nanoseconds since the loop was created, on both targets
-//!   (`Instant` is the monotonic clock natively and `wasi:clocks/monotonic-clock` on WASI).
-//!   Conversions saturate: no `Instant` or `Duration` value can make them panic.
-//! * A deadline is never early: instants convert to ticks rounded up, and a timer fires only when
+//! * A deadline is never early: instants convert to ticks exactly, and a timer fires only when
 //!   `when < now + resolution` (TMR-03/TMR-04).
 //! * `sleep(Duration::ZERO)` yields exactly one iteration and creates no timer (asyncio
 //!   `__sleep0`, TMR-07). A dropped `Sleep` cancels its timer, which then counts towards the
@@ -21,77 +17,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::clock::NEVER;
+use crate::context::with_core;
 use crate::error::Error;
-use crate::event_loop::with_core;
 use crate::handle::{Entry, WakeAction};
-
-/// Nanoseconds since the loop's origin.
-pub(crate) type Tick = u64;
-
-/// The longest the loop ever blocks in one wait (asyncio `MAXIMUM_SELECT_TIMEOUT`, 24 h).
-pub(crate) const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
-
-/// Converts a duration to ticks, saturating at `Tick::MAX` (about 584 years).
-pub(crate) fn ticks(d: Duration) -> Tick {
-    u64::try_from(d.as_nanos()).unwrap_or(Tick::MAX)
-}
-
-/// The loop's clock: an origin `Instant` and the clock resolution.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Clock {
-    origin: Instant,
-    /// `clock_getres(CLOCK_MONOTONIC)` natively, `monotonic-clock.resolution()` on WASI; at
-    /// least one tick.
-    resolution: Tick,
-}
-
-impl Clock {
-    pub(crate) fn new() -> Clock {
-        Clock {
-            origin: Instant::now(),
-            resolution: ticks(crate::sys::clock_resolution()).max(1),
-        }
-    }
-
-    /// Ticks elapsed since the origin.
-    pub(crate) fn now(&self) -> Tick {
-        ticks(Instant::now().saturating_duration_since(self.origin))
-    }
-
-    pub(crate) fn resolution(&self) -> Tick {
-        self.resolution
-    }
-
-    /// The tick of an instant; instants before the origin map to 0. Duration is nanosecond exact,
-    /// so no rounding is lost here.
-    pub(crate) fn tick_of(&self, at: Instant) -> Tick {
-        ticks(at.saturating_duration_since(self.origin))
-    }
-
-    /// The instant of a tick. Ticks past what `Instant` can hold map to the farthest instant it
-    /// can (never a panic).
-    pub(crate) fn instant_of(&self, tick: Tick) -> Instant {
-        let mut d = Duration::from_nanos(tick);
-        loop {
-            if let Some(i) = self.origin.checked_add(d) {
-                return i;
-            }
-            d /= 2;
-        }
-    }
-}
-
-/// Computes the wait timeout of step 2 of an iteration (SCH-04).
-///
-/// `None` blocks until I/O or a wake-up. The time to a deadline is rounded up by the driver to
-/// its own granularity, never down, and capped at 24 h.
-pub(crate) fn wait_timeout(busy: bool, next_deadline: Option<Tick>, now: Tick) -> Option<Duration> {
-    if busy {
-        return Some(Duration::ZERO);
-    }
-    let when = next_deadline?;
-    Some(Duration::from_nanos(when.saturating_sub(now)).min(MAX_WAIT))
-}
 
 // ===== Sleep =====
 
@@ -216,7 +145,7 @@ impl Future for Sleep {
         let entry = with_core(|core| {
             let tick = match deadline {
                 Deadline::At(at) => core.clock.tick_of(at),
-                _ => crate::time::Tick::MAX,
+                _ => NEVER,
             };
             core.timers.borrow_mut().insert(tick, WakeAction::new())
         });
@@ -267,12 +196,15 @@ impl From<Elapsed> for io::Error {
     }
 }
 
-/// Future returned by [`timeout`].
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-#[derive(Debug)]
-pub struct Timeout<F> {
-    future: F,
-    sleep: Sleep,
+pin_project_lite::pin_project! {
+    /// Future returned by [`timeout`].
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    #[derive(Debug)]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        sleep: Sleep,
+    }
 }
 
 /// Runs `future` with a time limit; `Err(Elapsed)` if `duration` passes first, in which case the
@@ -303,16 +235,11 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `future` is structurally pinned: it is never moved out of `self` and `Timeout`
-        // has no `Drop` impl that could move it; `sleep` is `Unpin` and only used by reference.
-        let (future, sleep) = unsafe {
-            let this = self.get_unchecked_mut();
-            (Pin::new_unchecked(&mut this.future), &mut this.sleep)
-        };
-        if let Poll::Ready(v) = future.poll(cx) {
+        let this = self.project();
+        if let Poll::Ready(v) = this.future.poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        match Pin::new(sleep).poll(cx) {
+        match Pin::new(this.sleep).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
         }
@@ -393,38 +320,5 @@ impl futures_core::Stream for Interval {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Instant>> {
         self.get_mut().poll_tick(cx).map(Some)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wait_timeout_rules() {
-        // SCH-04: zero when busy, None with no timer, time to deadline otherwise, capped at 24 h.
-        assert_eq!(wait_timeout(true, Some(1_000), 0), Some(Duration::ZERO));
-        assert_eq!(wait_timeout(false, None, 0), None);
-        assert_eq!(
-            wait_timeout(false, Some(10_000_000_000), 0),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(wait_timeout(false, Some(5), 9), Some(Duration::ZERO));
-        assert_eq!(wait_timeout(false, Some(Tick::MAX), 0), Some(MAX_WAIT));
-    }
-
-    #[test]
-    fn clock_conversions_saturate() {
-        let c = Clock::new();
-        assert_eq!(c.tick_of(c.origin), 0);
-        let before = c.origin.checked_sub(Duration::from_secs(1));
-        if let Some(b) = before {
-            assert_eq!(c.tick_of(b), 0, "instants before the origin map to 0");
-        }
-        let far = c.instant_of(Tick::MAX);
-        assert!(far > c.origin);
-        assert_eq!(ticks(Duration::MAX), Tick::MAX);
-        let t = c.tick_of(c.instant_of(12_345));
-        assert_eq!(t, 12_345, "round trip is exact");
     }
 }

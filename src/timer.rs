@@ -16,14 +16,20 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::rc::Rc;
 
+use crate::clock::Tick;
 use crate::handle::{Action, Entry, EntryRef};
-use crate::time::Tick;
 
 /// asyncio `_MIN_SCHEDULED_TIMER_HANDLES`.
 pub(crate) const MIN_SCHEDULED_FOR_PURGE: usize = 100;
 
 /// A heap slot ordered so that `BinaryHeap` (a max-heap) pops the earliest `(when, seq)`.
-struct Slot(EntryRef);
+///
+/// The key is stored inline, so comparisons during sift never dereference the entry.
+struct Slot {
+    when: Tick,
+    seq: u64,
+    entry: EntryRef,
+}
 
 impl PartialEq for Slot {
     fn eq(&self, other: &Slot) -> bool {
@@ -38,7 +44,7 @@ impl PartialOrd for Slot {
 }
 impl Ord for Slot {
     fn cmp(&self, other: &Slot) -> Ordering {
-        (other.0.when, other.0.seq).cmp(&(self.0.when, self.0.seq))
+        (other.when, other.seq).cmp(&(self.when, self.seq))
     }
 }
 
@@ -66,8 +72,12 @@ impl TimerQueue {
     pub(crate) fn insert<A: Action + 'static>(&mut self, when: Tick, action: A) -> Rc<Entry<A>> {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        let entry = Rc::new(Entry::timer(action, when, seq, self.cancelled.clone()));
-        self.heap.push(Slot(entry.clone()));
+        let entry = Rc::new(Entry::timer(action, when, self.cancelled.clone()));
+        self.heap.push(Slot {
+            when,
+            seq,
+            entry: entry.clone(),
+        });
         entry
     }
 
@@ -89,9 +99,9 @@ impl TimerQueue {
         // Both comparisons strict: len > 100 and cancelled / len > 0.5.
         if len > MIN_SCHEDULED_FOR_PURGE && cancelled * 2 > len {
             self.heap.retain(|slot| {
-                let keep = !slot.0.is_cancelled();
+                let keep = !slot.entry.is_cancelled();
                 if !keep {
-                    slot.0.unschedule();
+                    slot.entry.unschedule();
                 }
                 keep
             });
@@ -99,11 +109,11 @@ impl TimerQueue {
             return;
         }
         while let Some(head) = self.heap.peek() {
-            if !head.0.is_cancelled() {
+            if !head.entry.is_cancelled() {
                 break;
             }
             if let Some(slot) = self.heap.pop() {
-                slot.0.unschedule();
+                slot.entry.unschedule();
                 self.decrement();
             }
         }
@@ -111,7 +121,7 @@ impl TimerQueue {
 
     /// Deadline of the head entry (after [`prepare`](Self::prepare), a live one).
     pub(crate) fn next_deadline(&self) -> Option<Tick> {
-        self.heap.peek().map(|slot| slot.0.when)
+        self.heap.peek().map(|slot| slot.when)
     }
 
     /// Pops the next entry with `when < end` (end = now + resolution), in `(when, seq)` order.
@@ -119,16 +129,16 @@ impl TimerQueue {
     pub(crate) fn pop_due(&mut self, end: Tick) -> Option<EntryRef> {
         loop {
             let head = self.heap.peek()?;
-            if head.0.when >= end {
+            if head.when >= end {
                 return None;
             }
             let slot = self.heap.pop()?;
-            slot.0.unschedule();
-            if slot.0.is_cancelled() {
+            slot.entry.unschedule();
+            if slot.entry.is_cancelled() {
                 self.decrement();
                 continue;
             }
-            return Some(slot.0);
+            return Some(slot.entry);
         }
     }
 
@@ -144,8 +154,8 @@ impl TimerQueue {
             .into_vec()
             .into_iter()
             .map(|s| {
-                s.0.unschedule();
-                s.0
+                s.entry.unschedule();
+                s.entry
             })
             .collect();
         taken
@@ -288,8 +298,14 @@ mod tests {
         let mut q = TimerQueue::new();
         push(&mut q, Tick::MAX, &log, 1);
         push(&mut q, 0, &log, 0);
+        push(&mut q, Tick::MIN, &log, 2);
+        push(&mut q, -5, &log, 3);
         fire_due(&mut q, Tick::MAX);
-        assert_eq!(*log.borrow(), vec![0], "Tick::MAX is never < any end");
+        assert_eq!(
+            *log.borrow(),
+            vec![2, 3, 0],
+            "negative deadlines keep their order; Tick::MAX is never < any end"
+        );
         assert_eq!(q.next_deadline(), Some(Tick::MAX));
     }
 }

@@ -257,7 +257,7 @@ fn life02_run_until_complete_returns_a_panic_as_an_error() {
 #[test]
 fn exc03_panicking_handler_falls_back_to_the_default() {
     let lp = EventLoop::new().unwrap();
-    lp.set_exception_handler(|_, _| panic!("handler broken"));
+    lp.set_exception_handler(|_, _| -> () { panic!("handler broken") });
     let cap = guest_tests::capture::Capture::default();
     cap.run(|| lp.call_exception_handler(wasio::Context::new("original")));
     let errors = cap.wasio_events(tracing::Level::ERROR);
@@ -283,4 +283,93 @@ fn loops_on_two_threads_are_independent() {
     });
     let here = wasio::run(async { 2 }).unwrap();
     assert_eq!(here + t.join().unwrap(), 3);
+}
+
+/// A subscriber whose first ERROR event panics (a broken log sink), then records the rest.
+struct BrokenSink {
+    panicked: AtomicBool,
+    seen: Mutex<Vec<String>>,
+}
+
+impl tracing::Subscriber for BrokenSink {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() != tracing::Level::ERROR {
+            return;
+        }
+        if !self.panicked.swap(true, Ordering::SeqCst) {
+            panic!("log sink is broken");
+        }
+        struct Msg(String);
+        impl tracing::field::Visit for Msg {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" {
+                    self.0 = format!("{v:?}");
+                }
+            }
+        }
+        let mut m = Msg(String::new());
+        event.record(&mut m);
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(m.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// EXC-03 (asyncio `call_exception_handler`): when the default handler itself fails (here a
+/// tracing subscriber that panics), the failure is caught and `Exception in default exception
+/// handler` is logged; the rest of the iteration runs and `run_forever` carries on.
+#[test]
+fn exc03_failing_default_handler_does_not_escape_the_loop() {
+    let sink = Arc::new(BrokenSink {
+        panicked: AtomicBool::new(false),
+        seen: Mutex::new(Vec::new()),
+    });
+    let lp = EventLoop::new().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (l1, l2) = (log.clone(), log.clone());
+    lp.call_soon(move || {
+        l1.borrow_mut().push("failing callback");
+        Err("boom")
+    })
+    .unwrap();
+    lp.call_soon(move || l2.borrow_mut().push("next callback in the iteration"))
+        .unwrap();
+    let stop = lp.clone();
+    lp.call_soon(move || stop.stop()).unwrap();
+    let res = tracing::subscriber::with_default(sink.clone(), || lp.run_forever());
+    assert!(res.is_ok(), "the failure escaped run_forever: {res:?}");
+    assert_eq!(
+        *log.borrow(),
+        ["failing callback", "next callback in the iteration"]
+    );
+    let seen = sink.seen.lock().unwrap().clone();
+    assert_eq!(seen, ["Exception in default exception handler"], "{seen:?}");
+    // A custom handler that returns an error falls back to the default handler.
+    let reported = Rc::new(RefCell::new(0));
+    let r = reported.clone();
+    lp.set_exception_handler(move |_, _| {
+        *r.borrow_mut() += 1;
+        Err::<(), _>("handler broken")
+    });
+    let cap = guest_tests::capture::Capture::default();
+    cap.run(|| lp.call_exception_handler(wasio::Context::new("original")));
+    assert_eq!(*reported.borrow(), 1);
+    let errors = cap.wasio_events(tracing::Level::ERROR);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .message
+            .starts_with("Unhandled error in exception handler")
+    );
 }

@@ -10,11 +10,15 @@
 //!   (CLI-05). Without a delay the attempts are strictly sequential (CLI-03).
 //! * The first success wins; every other attempt is dropped, which closes its socket, and no
 //!   further attempt starts (CLI-06). Dropping the whole race closes every in-flight socket.
-//! * If every attempt fails, one error lists each address with its error (CLI-07); a single
-//!   attempt's error is returned unchanged.
+//! * If every attempt fails (CLI-07, asyncio `create_connection`): a single error, or errors
+//!   that all read the same, give the first error unchanged; different errors give one error
+//!   reading `Multiple exceptions: e1, e2, …`. With
+//!   [`all_errors`](ConnectOptions::all_errors) the error carries every attempt's address and
+//!   error as [`ConnectErrors`] (asyncio `all_errors=True`, an `ExceptionGroup`).
 //! * The delay is not clamped (CPython does not either); RFC 8305 recommends 250 ms (the
 //!   default) and at least 10 ms.
 
+use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
@@ -23,7 +27,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::dns::lookup_host;
-use super::tcp::TcpStream;
+use super::stream::TcpStream;
 use crate::time::{Sleep, sleep, timeout};
 
 /// RFC 8305 "Connection Attempt Delay" recommended default (CLI-09).
@@ -44,6 +48,7 @@ pub struct ConnectOptions {
     interleave: Option<usize>,
     local_addrs: Vec<SocketAddr>,
     timeout: Option<Duration>,
+    all_errors: bool,
 }
 
 impl Default for ConnectOptions {
@@ -53,6 +58,7 @@ impl Default for ConnectOptions {
             interleave: None,
             local_addrs: Vec::new(),
             timeout: None,
+            all_errors: false,
         }
     }
 }
@@ -94,7 +100,66 @@ impl ConnectOptions {
         self.timeout = Some(limit);
         self
     }
+
+    /// When every attempt fails, return all their errors (asyncio `all_errors=True`): the
+    /// `io::Error` then carries a [`ConnectErrors`] with each attempt's address and error, in
+    /// attempt order. Off by default.
+    pub fn all_errors(mut self, on: bool) -> ConnectOptions {
+        self.all_errors = on;
+        self
+    }
 }
+
+/// Every failed attempt of a connect, in attempt order: what an `io::Error` from [`connect`]
+/// or [`connect_addrs`] carries when [`ConnectOptions::all_errors`] is on.
+///
+/// ```
+/// use wasio::net::{ConnectErrors, ConnectOptions, TcpListener, connect_addrs};
+///
+/// wasio::run(async {
+///     // Two ports nobody listens on: bind, note the address, close.
+///     let a = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await.unwrap().local_addr().unwrap();
+///     let b = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await.unwrap().local_addr().unwrap();
+///     let opts = ConnectOptions::new().all_errors(true);
+///     let err = connect_addrs(&[a, b], &opts).await.unwrap_err();
+///     let all = ConnectErrors::from_io(&err).expect("all_errors gives every attempt");
+///     assert_eq!(all.attempts().len(), 2);
+///     assert_eq!(all.attempts()[0].0, a);
+/// })
+/// .unwrap();
+/// ```
+#[derive(Debug)]
+pub struct ConnectErrors {
+    attempts: Vec<(SocketAddr, io::Error)>,
+}
+
+impl ConnectErrors {
+    /// Each attempt's address and error, in attempt order.
+    pub fn attempts(&self) -> &[(SocketAddr, io::Error)] {
+        &self.attempts
+    }
+
+    /// The `ConnectErrors` inside an error from [`connect`], if it carries one.
+    pub fn from_io(err: &io::Error) -> Option<&ConnectErrors> {
+        err.get_ref()?.downcast_ref::<ConnectErrors>()
+    }
+}
+
+impl fmt::Display for ConnectErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "create_connection failed ({} attempts)",
+            self.attempts.len()
+        )?;
+        for (addr, e) in &self.attempts {
+            write!(f, "; {addr}: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConnectErrors {}
 
 /// Connects to `host:port`: resolves the name (IP literals skip the resolver), then races the
 /// addresses with Happy Eyeballs.
@@ -287,7 +352,7 @@ async fn race(addrs: &[SocketAddr], options: &ConnectOptions) -> io::Result<TcpS
             if running.is_empty() && next >= order.len() {
                 errors.sort_by_key(|(i, _)| *i);
                 let errs = std::mem::take(&mut errors);
-                return Poll::Ready(Err(combine(&order, errs)));
+                return Poll::Ready(Err(combine(&order, errs, options.all_errors)));
             }
             if next < order.len()
                 && let Some(t) = timer.as_mut()
@@ -303,28 +368,24 @@ async fn race(addrs: &[SocketAddr], options: &ConnectOptions) -> io::Result<TcpS
     .await
 }
 
-/// One error for a failed race: a single error unchanged, else one listing every attempt.
-fn combine(order: &[SocketAddr], mut errors: Vec<(usize, io::Error)>) -> io::Error {
-    if errors.len() == 1
-        && let Some((_, e)) = errors.pop()
-    {
-        return e;
-    }
+/// The error of a race in which every attempt failed (asyncio `create_connection`'s rule).
+fn combine(order: &[SocketAddr], errors: Vec<(usize, io::Error)>, all: bool) -> io::Error {
     let kind = match errors.first() {
         Some((_, first)) if errors.iter().all(|(_, e)| e.kind() == first.kind()) => first.kind(),
         _ => io::ErrorKind::Other,
     };
-    let list: Vec<String> = errors
-        .iter()
-        .map(|(i, e)| format!("{}: {e}", order[*i]))
-        .collect();
-    io::Error::new(
-        kind,
-        format!(
-            "create_connection failed: multiple errors: [{}]",
-            list.join("; ")
-        ),
-    )
+    if all {
+        let attempts = errors.into_iter().map(|(i, e)| (order[i], e)).collect();
+        return io::Error::new(kind, ConnectErrors { attempts });
+    }
+    let texts: Vec<String> = errors.iter().map(|(_, e)| e.to_string()).collect();
+    if texts.iter().all(|t| *t == texts[0])
+        && let Some((_, first)) = errors.into_iter().next()
+    {
+        // One error, or all the same: raise the first unchanged.
+        return first;
+    }
+    io::Error::new(kind, format!("Multiple exceptions: {}", texts.join(", ")))
 }
 
 #[cfg(test)]
@@ -347,18 +408,34 @@ mod tests {
     }
 
     #[test]
-    fn combine_keeps_a_single_error() {
+    fn combine_follows_asyncio() {
         let order = addrs(&["127.0.0.1:1", "127.0.0.1:2"]);
-        let e = combine(&order, vec![(0, io::ErrorKind::ConnectionRefused.into())]);
-        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
-        let e = combine(
-            &order,
-            vec![
-                (0, io::ErrorKind::ConnectionRefused.into()),
-                (1, io::ErrorKind::ConnectionRefused.into()),
-            ],
+        let refused = || io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let e = combine(&order, vec![(0, refused())], false);
+        assert_eq!(
+            (e.kind(), e.to_string()),
+            (io::ErrorKind::ConnectionRefused, "refused".into())
         );
+        // All the same text: the first, unchanged.
+        let e = combine(&order, vec![(0, refused()), (1, refused())], false);
+        assert_eq!(
+            (e.kind(), e.to_string()),
+            (io::ErrorKind::ConnectionRefused, "refused".into())
+        );
+        assert!(
+            e.get_ref()
+                .is_some_and(|i| i.downcast_ref::<ConnectErrors>().is_none())
+        );
+        // Different texts: one error listing them.
+        let other = io::Error::new(io::ErrorKind::TimedOut, "timed out");
+        let e = combine(&order, vec![(0, refused()), (1, other)], false);
+        assert_eq!(e.kind(), io::ErrorKind::Other);
+        assert_eq!(e.to_string(), "Multiple exceptions: refused, timed out");
+        // all_errors: every attempt, structured.
+        let e = combine(&order, vec![(0, refused()), (1, refused())], true);
+        let all = ConnectErrors::from_io(&e).expect("structured");
+        assert_eq!(all.attempts().len(), 2);
+        assert_eq!(all.attempts()[1].0, order[1]);
         assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
-        assert!(e.to_string().contains("127.0.0.1:1") && e.to_string().contains("127.0.0.1:2"));
     }
 }

@@ -4,11 +4,136 @@
 //! natively `getaddrinfo` runs on a helper thread (asyncio uses its default executor); on WASI
 //! through `wasi:sockets/ip-name-lookup` with a pollable. Results keep the resolver's order
 //! and drop duplicates.
+//!
+//! A name that does not resolve is an error of kind [`io::ErrorKind::NotFound`] carrying a
+//! [`ResolveError`], the same in both worlds (asyncio raises `socket.gaierror` for both).
 
+use std::fmt;
+use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Poll, Waker};
 
-use crate::sys;
+use crate::context::try_current_core;
+use crate::core::Core;
+use crate::io::registration::Registration;
+use crate::sys::{self, Direction, LookupError, Reactor, WaitHandle};
+
+/// A name the resolver could not resolve (asyncio `socket.gaierror`).
+///
+/// It travels inside an `io::Error` of kind [`io::ErrorKind::NotFound`]; get it back with
+/// [`ResolveError::from_io`], or test for it with [`is_resolve_error`].
+///
+/// ```
+/// wasio::run(async {
+///     // RFC 6761: names under .invalid never resolve.
+///     let err = wasio::net::lookup_host("no-such-host.invalid", 80).await.unwrap_err();
+///     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+///     assert!(wasio::net::is_resolve_error(&err));
+/// })
+/// .unwrap();
+/// ```
+#[derive(Debug)]
+pub struct ResolveError {
+    host: String,
+    temporary: bool,
+    detail: String,
+}
+
+impl ResolveError {
+    /// The name that was looked up.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Whether the resolver could not answer now (`EAI_AGAIN`: no DNS server reachable)
+    /// rather than answering that the name does not exist.
+    pub fn is_temporary(&self) -> bool {
+        self.temporary
+    }
+
+    /// The `ResolveError` inside `err`, if it carries one.
+    pub fn from_io(err: &io::Error) -> Option<&ResolveError> {
+        err.get_ref()?.downcast_ref::<ResolveError>()
+    }
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "getaddrinfo('{}') failed: {}", self.host, self.detail)
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+/// Whether `err` says a name did not resolve (it carries a [`ResolveError`]).
+pub fn is_resolve_error(err: &io::Error) -> bool {
+    ResolveError::from_io(err).is_some()
+}
+
+/// The loop, as the backends' lookups see it.
+struct LoopReactor(Rc<Core>);
+
+impl Reactor for LoopReactor {
+    async fn ready(&self, handle: WaitHandle) -> io::Result<()> {
+        let reg = Registration::new(&self.0, |_, _| Ok([handle, Default::default()]))?;
+        reg.ready(Direction::Read).await;
+        Ok(())
+    }
+
+    async fn offload<T, F>(&self, job: F) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        type Slot<T> = Arc<Mutex<(Option<T>, Option<Waker>)>>;
+        let slot: Slot<T> = Arc::new(Mutex::new((None, None)));
+        let theirs = slot.clone();
+        std::thread::Builder::new()
+            .name("wasio-getaddrinfo".into())
+            .spawn(move || {
+                let out = job();
+                let waker = {
+                    let mut g = theirs.lock().unwrap_or_else(PoisonError::into_inner);
+                    g.0 = Some(out);
+                    g.1.take()
+                };
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            })?;
+        poll_fn(|cx| {
+            let mut g = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            match g.0.take() {
+                Some(out) => Poll::Ready(Ok(out)),
+                None => {
+                    g.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// Runs the backend's lookup of `host` (not an IP literal) on the running loop.
+async fn backend_lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let reactor = LoopReactor(try_current_core().map_err(io::Error::other)?);
+    match sys::dns::lookup(host, port, &reactor).await {
+        Ok(addrs) => Ok(addrs),
+        Err(LookupError::Io(e)) => Err(e),
+        Err(LookupError::Name { temporary, detail }) => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            ResolveError {
+                host: host.to_owned(),
+                temporary,
+                detail,
+            },
+        )),
+    }
+}
 
 /// Parses an IP literal, also in the bracketed IPv6 form `[::1]`.
 pub(crate) fn parse_literal(host: &str) -> Option<IpAddr> {
@@ -47,12 +172,16 @@ pub async fn lookup_host(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
             "host name contains a NUL byte",
         ));
     }
-    let mut addrs = sys::dns::lookup(host, port).await?;
+    let mut addrs = backend_lookup(host, port).await?;
     dedup_in_order(&mut addrs);
     if addrs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("getaddrinfo('{host}') returned empty list"),
+            ResolveError {
+                host: host.to_owned(),
+                temporary: false,
+                detail: "returned empty list".into(),
+            },
         ));
     }
     Ok(addrs)

@@ -21,31 +21,31 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::event_loop::try_current_core;
-use crate::io::{Direction, Registration, ready};
-use crate::sys::SourceData;
+use crate::context::try_current_core;
+use crate::io::registration::Registration;
+use crate::sys::{Direction, ready, wait_handle};
 
 pub use wasip2;
 use wasip2::io::poll::Pollable;
 
 /// A pollable registered with the running loop, so tasks can `.await` it.
 ///
-/// The pollable is owned by the loop's registry while registered, and dropped (or handed back by
-/// [`into_inner`](AsyncPollable::into_inner)) first when this value goes. Its parent resource
+/// The pollable is owned by this value and dropped (or handed back by
+/// [`into_inner`](AsyncPollable::into_inner)) after it is deregistered. Its parent resource
 /// (stream, socket) must outlive it: WASI traps if a parent is dropped before its pollables.
 pub struct AsyncPollable {
+    /// First: disarms the driver before the pollable is dropped.
     reg: Registration,
+    pollable: Pollable,
 }
 
 impl AsyncPollable {
     /// Registers `pollable` with the loop running on this thread.
     pub fn new(pollable: Pollable) -> io::Result<AsyncPollable> {
         let core = try_current_core().map_err(io::Error::other)?;
-        let mut data = SourceData::default();
-        data.pollables[Direction::Read as usize] = Some(pollable);
-        Ok(AsyncPollable {
-            reg: Registration::new(&core, data)?,
-        })
+        let handle = wait_handle(&pollable);
+        let reg = Registration::new(&core, |_, _| Ok([handle, None]))?;
+        Ok(AsyncPollable { reg, pollable })
     }
 
     /// Waits until the pollable is ready. Each call waits for a fresh readiness check, so a
@@ -56,15 +56,9 @@ impl AsyncPollable {
 
     /// Deregisters and returns the pollable.
     pub fn into_inner(self) -> Pollable {
-        let taken = self
-            .reg
-            .with_data(|d| d.pollables[Direction::Read as usize].take());
-        match taken.flatten() {
-            Some(p) => p,
-            // The slot is always filled by `new`; an empty one means the loop dropped it on
-            // close, and a fresh always-ready pollable is the honest replacement.
-            None => wasip2::clocks::monotonic_clock::subscribe_duration(0),
-        }
+        let AsyncPollable { reg, pollable } = self;
+        drop(reg);
+        pollable
     }
 }
 

@@ -1,23 +1,55 @@
 //! Platform backends: the only place that switches on the target.
 //!
 //! Exactly one backend is compiled: `native` (mio + socket2) everywhere except WASI, `wasi`
-//! (`wasi:io/poll` + `wasi:sockets`) on wasm32-wasip2. Both export the same names, and the
-//! compiler checks them, since shared code uses them without any `cfg`:
+//! (`wasi:io/poll` + `wasi:sockets`) on wasm32-wasip2. Backends import nothing from the rest of
+//! the crate except the items of this file: the loop above them drives them through this
+//! contract, and they know nothing of tasks, callbacks or the loop's state.
 //!
-//! * `Driver`: owns the OS selector (native: `mio::Poll`) or the pollable set (WASI).
+//! # The contract
+//!
+//! Both backends export the same names, and the compiler checks them, since shared code uses
+//! them without any `cfg`:
+//!
+//! * `Driver`: the OS selector (native: `mio::Poll`) or the set of armed pollables (WASI).
 //!   - `Driver::new() -> io::Result<(Driver, Unparker)>`
-//!   - `Driver::wait(&mut self, timeout: Option<Duration>) -> io::Result<Wait>`: blocks at most
-//!     `timeout` (`None`: until something happens); `Some(ZERO)` must not block. Returns
-//!     [`Wait::Stalled`] instead of blocking when nothing at all could end the wait (WASI, where
-//!     polling an empty list traps). An interrupted wait (`EINTR`) is a normal, early return.
+//!   - `Driver::wait(&mut self, timeout: Option<Duration>, out: &mut Vec<Event>) -> io::Result<Wait>`:
+//!     blocks at most `timeout` (`None`: until something happens); `Some(ZERO)` must not
+//!     block. Appends one [`Event`] per ready source and direction, in the order the platform
+//!     reported them. Returns [`Wait::Stalled`] instead of blocking when nothing at all could
+//!     end the wait (WASI, where polling an empty list traps). An interrupted wait (`EINTR`)
+//!     is a normal, early return. A wait runs no code of the layers above.
+//!   - `Driver::arm(&mut self, token: Token, dir: Direction, handle: WaitHandle)`: a task now
+//!     waits on `token` in `dir`. Natively a no-op (mio watches both directions of every
+//!     registered source, edge-triggered). On WASI the pollable behind `handle` joins the list
+//!     the next waits poll, until it fires once (one-shot) or is disarmed. Idempotent.
+//!   - `Driver::disarm(&mut self, token: Token)`: forget every armed direction of `token`. Must
+//!     be called before the pollables behind its handles are dropped.
+//!   - `Driver::armed(&self) -> usize`: how many (source, direction) pairs are armed.
+//! * `WaitHandle`: `Copy`; what `arm` needs to watch one direction of a source (nothing
+//!   natively, a pollable's handle on WASI). Sources hand them out with `wait_handles()`; the
+//!   source keeps owning the resource behind the handle.
 //! * `Unparker`: `Clone + Send + Sync`; `unpark()` makes the current or next `wait` return
 //!   early. It never fails: errors of the wake-up write are swallowed (asyncio
 //!   `_write_to_self`). On WASI, which has no threads, it is a no-op.
 //! * `clock_resolution() -> Duration`: resolution of the monotonic clock behind `Instant`
 //!   (TMR-03).
+//! * `read_drained(n, asked) -> bool`: whether a read that returned `n` of `asked` bytes
+//!   emptied the source (the WASI host caps one read at 64 KiB, so a 64 KiB read of a larger
+//!   buffer did not).
+//! * `net`: `TcpListener`, `TcpStream` with non-blocking operations returning `WouldBlock`;
+//!   `register(&mut self, &Driver, Token)` makes a source known to the driver (natively the mio
+//!   registration; nothing on WASI) and `wait_handles() -> [WaitHandle; 2]` gives what
+//!   [`Direction::Read`] and [`Direction::Write`] wait on.
+//! * `dns::lookup(host, port, &impl Reactor) -> Result<Vec<SocketAddr>, LookupError>`: name
+//!   resolution (never an IP literal: the shared layer handles those).
+//! * [`Reactor`]: the one path upwards. A backend operation that must wait on the loop (a WASI
+//!   pollable) or run off its thread (a blocking `getaddrinfo`) asks the reactor the shared
+//!   layer passes in; backends never reach the loop otherwise.
 //!
-//! Shared code never reads readiness as truth: drivers may report spurious wake-ups.
+//! Shared code never reads readiness as truth: drivers may report spurious events.
 
+use std::future::Future;
+use std::io;
 use std::time::Duration;
 
 /// How a [`Driver`] wait ended.
@@ -25,8 +57,115 @@ use std::time::Duration;
 pub(crate) enum Wait {
     /// The wait returned (timeout, readiness, or an unpark); the loop goes on.
     Waited,
-    /// Nothing registered and no timeout: waiting would never return (WASI only).
+    /// Nothing armed and no timeout: waiting would never return (WASI only).
     Stalled,
+}
+
+/// Identifies a registered source: the index of its slot in the loop's I/O registry.
+///
+/// A plain index fits every platform's token (`mio::Token` is a `usize`). A slot freed and
+/// reused cannot receive an event meant for its previous owner: events are dispatched right
+/// after the wait that produced them, before any code that could free a slot runs, and WASI
+/// sources are disarmed before they go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Token(pub(crate) usize);
+
+/// A direction a task can wait in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Data, a connection or end of stream can be read.
+    Read = 0,
+    /// Data can be written, or a connect finished.
+    Write = 1,
+}
+
+impl Direction {
+    /// Both directions, in index order.
+    pub(crate) const BOTH: [Direction; 2] = [Direction::Read, Direction::Write];
+
+    /// The readiness bits that end a wait in this direction.
+    pub(crate) fn mask(self) -> u8 {
+        match self {
+            Direction::Read => ready::READABLE | ready::READ_CLOSED | ready::ERROR,
+            Direction::Write => ready::WRITABLE | ready::WRITE_CLOSED | ready::ERROR,
+        }
+    }
+}
+
+/// Readiness bits.
+pub(crate) mod ready {
+    /// Data (or a connection, or EOF) can be read.
+    pub(crate) const READABLE: u8 = 1;
+    /// Data can be written (or a connect finished).
+    pub(crate) const WRITABLE: u8 = 2;
+    /// The read side is closed.
+    pub(crate) const READ_CLOSED: u8 = 4;
+    /// The write side is closed.
+    pub(crate) const WRITE_CLOSED: u8 = 8;
+    /// An error is pending on the source.
+    pub(crate) const ERROR: u8 = 16;
+}
+
+/// One readiness report of a wait: which source, and which [`ready`] bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Event {
+    pub(crate) token: Token,
+    pub(crate) bits: u8,
+}
+
+/// What backend operations may ask of the loop above them (see the module docs).
+pub(crate) trait Reactor {
+    /// Completes once the pollable behind `handle` is ready (used on WASI).
+    #[allow(dead_code, reason = "only the WASI backend waits on handles")]
+    fn ready(&self, handle: WaitHandle) -> impl Future<Output = io::Result<()>>;
+    /// Runs `job` off the loop's thread and completes with its result (used natively; WASI has
+    /// no threads).
+    #[allow(dead_code, reason = "only the native backend offloads blocking work")]
+    fn offload<T, F>(&self, job: F) -> impl Future<Output = io::Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static;
+}
+
+/// Why a name lookup failed.
+#[derive(Debug)]
+pub(crate) enum LookupError {
+    /// The resolver answered: the name does not resolve (`temporary`: the resolver could not
+    /// answer now, e.g. `EAI_AGAIN`).
+    Name { temporary: bool, detail: String },
+    /// Anything else (the loop is gone, the host refused...).
+    Io(io::Error),
+}
+
+/// Socket options of a listening socket, as the shared server code asks for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListenOptions {
+    /// `SO_REUSEADDR` (default on, as asyncio on Unix).
+    pub(crate) reuse_address: bool,
+    /// `SO_REUSEPORT` (default off).
+    pub(crate) reuse_port: bool,
+    /// `SO_KEEPALIVE` on accepted sockets (default off).
+    pub(crate) keep_alive: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> ListenOptions {
+        ListenOptions {
+            reuse_address: true,
+            reuse_port: false,
+            keep_alive: false,
+        }
+    }
+}
+
+/// asyncio's `OSError(errno, 'error while attempting to bind on address ...: <reason lower-cased>')`
+/// (SRV-05, CLI-08): the kind is kept, the message names the address.
+pub(crate) fn bind_error(addr: std::net::SocketAddr, e: std::io::Error) -> std::io::Error {
+    let reason = e.to_string().to_lowercase();
+    std::io::Error::new(
+        e.kind(),
+        format!("error while attempting to bind on address {addr}: {reason}"),
+    )
 }
 
 #[cfg(not(target_os = "wasi"))]

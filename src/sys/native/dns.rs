@@ -1,43 +1,41 @@
-//! Native name lookup: `getaddrinfo` on a helper thread, so the loop never blocks on it.
+//! Native name lookup: `getaddrinfo`, run off the loop's thread by the reactor.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Poll, Waker};
 
-type Slot = Arc<Mutex<(Option<io::Result<Vec<SocketAddr>>>, Option<Waker>)>>;
+use crate::sys::{LookupError, Reactor};
 
-/// Resolves `host` (not an IP literal) on a helper thread.
-pub(crate) async fn lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    let slot: Slot = Arc::new(Mutex::new((None, None)));
-    let (theirs, name) = (slot.clone(), host.to_owned());
-    std::thread::Builder::new()
-        .name("wasio-getaddrinfo".into())
-        .spawn(move || {
-            let res = (name.as_str(), port)
-                .to_socket_addrs()
-                .map(|it| it.collect::<Vec<_>>())
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("getaddrinfo('{name}') failed: {e}"))
-                });
-            let waker = {
-                let mut g = theirs.lock().unwrap_or_else(PoisonError::into_inner);
-                g.0 = Some(res);
-                g.1.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
-        })?;
-    std::future::poll_fn(|cx| {
-        let mut g = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        match g.0.take() {
-            Some(res) => Poll::Ready(res),
-            None => {
-                g.1 = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    })
-    .await
+/// Resolves `host` (not an IP literal) without blocking the loop.
+pub(crate) async fn lookup(
+    host: &str,
+    port: u16,
+    reactor: &impl Reactor,
+) -> Result<Vec<SocketAddr>, LookupError> {
+    let name = host.to_owned();
+    reactor
+        .offload(move || resolve_blocking(&name, port))
+        .await
+        .map_err(LookupError::Io)?
+}
+
+/// `getaddrinfo`. std reports its failures as `io::Error`s of an internal kind whose text is
+/// `gai_strerror`'s; that text tells a temporary failure (`EAI_AGAIN`) from the rest.
+fn resolve_blocking(host: &str, port: u16) -> Result<Vec<SocketAddr>, LookupError> {
+    match (host, port).to_socket_addrs() {
+        Ok(it) => Ok(it.collect()),
+        Err(e) if is_name_error(&e) => Err(LookupError::Name {
+            temporary: e.to_string().contains("Temporary failure"),
+            detail: e.to_string(),
+        }),
+        Err(e) => Err(LookupError::Io(e)),
+    }
+}
+
+/// Whether `e` came from the resolver (as opposed to, say, an invalid argument).
+fn is_name_error(e: &io::Error) -> bool {
+    e.raw_os_error().is_none()
+        && !matches!(
+            e.kind(),
+            io::ErrorKind::InvalidInput | io::ErrorKind::OutOfMemory
+        )
 }

@@ -4,7 +4,9 @@
 //!
 //! * mio rounds poll timeouts up to the selector's granularity (milliseconds for epoll), so a
 //!   deadline is never reached early by the wait itself (TMR-04).
-//! * mio is edge-triggered: I/O sources perform until `WouldBlock` and only then wait again.
+//! * mio is edge-triggered and every source is registered for both directions at once, so
+//!   arming is a no-op: the selector reports every new edge, and the shared layer records it.
+//!   An operation that returns `WouldBlock` clears its readiness and waits for the next edge.
 
 use std::io;
 use std::sync::Arc;
@@ -13,15 +15,19 @@ use std::time::Duration;
 pub(crate) mod dns;
 pub(crate) mod net;
 
-use super::Wait;
-use crate::io::{Registry, Token, ready};
+use super::{Direction, Event, Token, Wait, ready};
 
 /// Token reserved for the unparker's waker.
 const WAKER: mio::Token = mio::Token(usize::MAX);
 
-/// Per-source backend data: natively the mio registration carries everything.
-#[derive(Debug, Default)]
-pub(crate) struct SourceData;
+/// Whether a read that returned `n` bytes of the `asked` drained the socket: a short read
+/// means the kernel buffer is empty.
+pub(crate) fn read_drained(n: usize, asked: usize) -> bool {
+    n < asked
+}
+
+/// Nothing is needed to wait on a native source: mio watches it from registration on.
+pub(crate) type WaitHandle = ();
 
 /// The OS selector.
 pub(crate) struct Driver {
@@ -47,13 +53,12 @@ impl Driver {
         Ok((driver, Unparker { waker }))
     }
 
-    /// Waits for readiness; every event becomes `(token, ready bits)` in `out`, in the order
-    /// the selector reported them.
+    /// Waits for readiness; every event becomes an [`Event`] in `out`, in the order the
+    /// selector reported them.
     pub(crate) fn wait(
         &mut self,
         timeout: Option<Duration>,
-        _io: &Registry,
-        out: &mut Vec<(Token, u8)>,
+        out: &mut Vec<Event>,
     ) -> io::Result<Wait> {
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
@@ -81,9 +86,25 @@ impl Driver {
             if ev.is_error() {
                 bits |= ready::READABLE | ready::WRITABLE | ready::ERROR;
             }
-            out.push((Token(ev.token().0 as u64), bits));
+            out.push(Event {
+                token: Token(ev.token().0),
+                bits,
+            });
         }
         Ok(Wait::Waited)
+    }
+
+    /// Nothing to do: mio reports both directions of every registered source.
+    #[inline]
+    pub(crate) fn arm(&mut self, _token: Token, _dir: Direction, _handle: WaitHandle) {}
+
+    /// Nothing to do: closing a source's descriptor removes it from the selector.
+    #[inline]
+    pub(crate) fn disarm(&mut self, _token: Token) {}
+
+    /// Natively nothing is armed explicitly.
+    pub(crate) fn armed(&self) -> usize {
+        0
     }
 
     /// The mio registry, for sources to register with.

@@ -6,30 +6,23 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::rc::Rc;
 use std::time::Duration;
 
 use mio::Interest;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::event_loop::Core;
-use crate::io::Registration;
-use crate::net::{ListenOptions, bind_error};
-
-use super::SourceData;
+use super::{Driver, WaitHandle};
+use crate::sys::{ListenOptions, Token, bind_error};
 
 fn register(
-    core: &Rc<Core>,
+    driver: &Driver,
     src: &mut impl mio::event::Source,
+    token: Token,
     interest: Interest,
-) -> io::Result<Registration> {
-    let reg = Registration::new(core, SourceData)?;
-    let token = mio::Token(usize::try_from(reg.token().0).map_err(io::Error::other)?);
-    core.driver
-        .borrow()
+) -> io::Result<()> {
+    driver
         .registry()
-        .register(src, token, interest)?;
-    Ok(reg)
+        .register(src, mio::Token(token.0), interest)
 }
 
 /// `SO_REUSEPORT`, or the asyncio error where it is missing (SRV-04).
@@ -117,14 +110,19 @@ impl TcpListener {
     }
 
     /// Registers for accept readiness (after `listen`).
-    pub(crate) fn register(&mut self, core: &Rc<Core>) -> io::Result<Registration> {
+    pub(crate) fn register(&mut self, driver: &Driver, token: Token) -> io::Result<()> {
         match &mut self.state {
-            ListenerState::Listening(l) => register(core, l, Interest::READABLE),
+            ListenerState::Listening(l) => register(driver, l, token, Interest::READABLE),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "listener is not listening",
             )),
         }
+    }
+
+    /// What accept waits on: nothing natively.
+    pub(crate) fn wait_handles(&self) -> [WaitHandle; 2] {
+        [(), ()]
     }
 
     pub(crate) fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
@@ -178,17 +176,23 @@ impl TcpStream {
         })
     }
 
-    pub(crate) fn register(&mut self, core: &Rc<Core>) -> io::Result<Registration> {
+    pub(crate) fn register(&mut self, driver: &Driver, token: Token) -> io::Result<()> {
         register(
-            core,
+            driver,
             &mut self.stream,
+            token,
             Interest::READABLE | Interest::WRITABLE,
         )
     }
 
+    /// What reads and writes wait on: nothing natively.
+    pub(crate) fn wait_handles(&self) -> [WaitHandle; 2] {
+        [(), ()]
+    }
+
     /// After write readiness: `Ok` once connected, `WouldBlock` while in progress, or the
     /// connect error.
-    pub(crate) fn finish_connect(&mut self, _reg: &Registration) -> io::Result<()> {
+    pub(crate) fn finish_connect(&mut self) -> io::Result<()> {
         if let Some(e) = self.stream.take_error()? {
             return Err(e);
         }
@@ -215,6 +219,12 @@ impl TcpStream {
     /// Nothing is buffered in user space natively.
     pub(crate) fn try_flush(&self) -> io::Result<()> {
         Ok(())
+    }
+
+    /// Natively the kernel sends what was written even after the socket is closed: a dropped
+    /// stream never needs to linger.
+    pub(crate) fn take_unflushed(&mut self) -> Option<TcpStream> {
+        None
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {

@@ -8,15 +8,17 @@
 //!   that is ordinary control flow, mapped to `io::ErrorKind::WouldBlock`.
 //! * Writes never exceed the permit `check_write` gave just before (more traps).
 //! * An empty read is "no data yet", never EOF; `StreamError::Closed` is EOF.
-//! * Child resources are dropped before their parents: the registration (which owns the
-//!   pollables) goes first, then the streams, then the socket. The shared `TcpStream` declares
-//!   its registration before this struct, and the fields here are declared child-first.
+//! * Child resources are dropped before their parents. Each struct here owns its pollables and
+//!   declares its fields child-first (pollables, then streams, then the socket), so any drop,
+//!   in any state, at any time (even while the loop itself is being dropped), is in order.
+//!   The driver only holds aliases of armed pollables, which the shared registration disarms
+//!   before this struct is dropped.
 
 use std::cell::Cell;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::rc::Rc;
 
+use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::network::{
@@ -25,12 +27,9 @@ use wasip2::sockets::network::{
 use wasip2::sockets::tcp::{ShutdownType, TcpSocket};
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
-use crate::event_loop::{Core, try_current_core};
-use crate::io::{Direction, Registration};
-use crate::net::{ListenOptions, bind_error};
-
-use super::SourceData;
 use super::error::{from_code, from_stream};
+use super::{Driver, WaitHandle, wait_handle};
+use crate::sys::{ListenOptions, Token, bind_error};
 
 // ===== address conversions =====
 
@@ -114,6 +113,8 @@ fn bind_now(socket: &TcpSocket, addr: SocketAddr) -> io::Result<()> {
 
 /// A bound or listening socket.
 pub(crate) struct TcpListener {
+    /// Accept readiness; created by `register`. Declared first: a child of `socket`.
+    pollable: Option<Pollable>,
     socket: TcpSocket,
     listening: bool,
 }
@@ -140,6 +141,7 @@ impl TcpListener {
         }
         bind_now(&socket, addr)?;
         Ok(TcpListener {
+            pollable: None,
             socket,
             listening: false,
         })
@@ -166,25 +168,26 @@ impl TcpListener {
         Ok(())
     }
 
-    /// Registers the socket's pollable for accept readiness.
-    pub(crate) fn register(&mut self, core: &Rc<Core>) -> io::Result<Registration> {
-        let mut data = SourceData::default();
-        data.pollables[Direction::Read as usize] = Some(self.socket.subscribe());
-        Registration::new(core, data)
+    /// Subscribes to accept readiness (the driver needs nothing).
+    pub(crate) fn register(&mut self, _driver: &Driver, _token: Token) -> io::Result<()> {
+        if self.pollable.is_none() {
+            self.pollable = Some(self.socket.subscribe());
+        }
+        Ok(())
+    }
+
+    /// Accept waits on the socket's pollable; nothing is written.
+    pub(crate) fn wait_handles(&self) -> [WaitHandle; 2] {
+        [self.pollable.as_ref().and_then(wait_handle), None]
     }
 
     pub(crate) fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (socket, input, output) = self.socket.accept().map_err(from_code)?;
         let peer = socket.remote_address().map_err(from_code)?;
-        Ok((
-            TcpStream {
-                streams: Some(Streams { input, output }),
-                flush_pending: Cell::new(false),
-                dirty: Cell::new(false),
-                socket: Some(socket),
-            },
-            from_wasi(peer),
-        ))
+        let mut stream = TcpStream::empty();
+        stream.streams = Some(Streams { input, output });
+        stream.socket = Some(socket);
+        Ok((stream, from_wasi(peer)))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -204,18 +207,39 @@ struct Streams {
 }
 
 /// A connected (or connecting) stream.
+///
+/// Field order is drop order: the stream pollables (children of the streams), the streams,
+/// the connect pollable (a child of the socket), the socket.
 pub(crate) struct TcpStream {
-    /// `None` while connecting. Declared before `socket`: the streams are its children.
+    /// Read readiness, once connected.
+    read_pollable: Option<Pollable>,
+    /// Write readiness, once connected.
+    write_pollable: Option<Pollable>,
+    /// `None` while connecting (and once handed to a lingering owner).
     streams: Option<Streams>,
+    /// Connect readiness, while connecting; kept until the end (it may still be armed).
+    connect_pollable: Option<Pollable>,
     /// A `flush` was requested and has not completed yet.
     flush_pending: Cell<bool>,
     /// Written since the last completed flush: the host may still be sending it.
     dirty: Cell<bool>,
-    /// Always `Some` until `Drop` hands it to the linger task.
+    /// `None` only once handed to a lingering owner.
     socket: Option<TcpSocket>,
 }
 
 impl TcpStream {
+    fn empty() -> TcpStream {
+        TcpStream {
+            read_pollable: None,
+            write_pollable: None,
+            streams: None,
+            connect_pollable: None,
+            flush_pending: Cell::new(false),
+            dirty: Cell::new(false),
+            socket: None,
+        }
+    }
+
     /// Starts a connect (two-phase: finished by [`finish_connect`](Self::finish_connect)).
     pub(crate) fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
         let socket = create_tcp_socket(family(&addr)).map_err(from_code)?;
@@ -226,42 +250,52 @@ impl TcpStream {
         socket
             .start_connect(&network, to_wasi(addr))
             .map_err(from_code)?;
-        Ok(TcpStream {
-            streams: None,
-            flush_pending: Cell::new(false),
-            dirty: Cell::new(false),
-            socket: Some(socket),
-        })
+        let mut stream = TcpStream::empty();
+        stream.socket = Some(socket);
+        Ok(stream)
     }
 
-    /// Registers: the socket's pollable while connecting, the streams' pollables once
-    /// connected.
-    pub(crate) fn register(&mut self, core: &Rc<Core>) -> io::Result<Registration> {
-        let mut data = SourceData::default();
+    /// Subscribes: to the socket while connecting, to the streams once connected (the driver
+    /// needs nothing).
+    pub(crate) fn register(&mut self, _driver: &Driver, _token: Token) -> io::Result<()> {
         match &self.streams {
             Some(s) => {
-                data.pollables[Direction::Read as usize] = Some(s.input.subscribe());
-                data.pollables[Direction::Write as usize] = Some(s.output.subscribe());
+                if self.read_pollable.is_none() {
+                    self.read_pollable = Some(s.input.subscribe());
+                    self.write_pollable = Some(s.output.subscribe());
+                }
             }
-            None => data.pollables[Direction::Write as usize] = Some(self.socket()?.subscribe()),
+            None => {
+                if self.connect_pollable.is_none() {
+                    self.connect_pollable = Some(self.socket()?.subscribe());
+                }
+            }
         }
-        Registration::new(core, data)
+        Ok(())
     }
 
-    /// `Ok` once connected (and switches the registration to the stream pollables),
-    /// `WouldBlock` while in progress, or the connect error.
-    pub(crate) fn finish_connect(&mut self, reg: &Registration) -> io::Result<()> {
+    /// Reads wait on the input stream; writes on the output stream, or on the socket while
+    /// connecting.
+    pub(crate) fn wait_handles(&self) -> [WaitHandle; 2] {
+        let read = self.read_pollable.as_ref().and_then(wait_handle);
+        let write = match (&self.write_pollable, &self.connect_pollable) {
+            (Some(p), _) | (None, Some(p)) => wait_handle(p),
+            (None, None) => None,
+        };
+        [read, write]
+    }
+
+    /// `Ok` once connected (with the stream pollables subscribed: the caller takes the new
+    /// [`wait_handles`](Self::wait_handles)), `WouldBlock` while in progress, or the connect
+    /// error.
+    pub(crate) fn finish_connect(&mut self) -> io::Result<()> {
         if self.streams.is_some() {
             return Ok(());
         }
         match self.socket()?.finish_connect() {
             Ok((input, output)) => {
-                let (rp, wp) = (input.subscribe(), output.subscribe());
-                // The old socket pollable is dropped inside `with_data`, before anything else.
-                reg.with_data(|d| {
-                    d.pollables[Direction::Read as usize] = Some(rp);
-                    d.pollables[Direction::Write as usize] = Some(wp);
-                });
+                self.read_pollable = Some(input.subscribe());
+                self.write_pollable = Some(output.subscribe());
                 self.streams = Some(Streams { input, output });
                 Ok(())
             }
@@ -395,53 +429,18 @@ impl TcpStream {
     }
 }
 
-impl Drop for TcpStream {
+impl TcpStream {
     /// The host sends writes in the background and drops what is still queued when the output
-    /// stream goes. So that a dropped stream loses nothing (as a closed socket does natively),
-    /// a stream with unflushed writes hands its streams and socket to a small task that waits
-    /// for the flush, then drops them child-first. Outside a running loop they are dropped at
-    /// once (the writes may then be lost).
-    fn drop(&mut self) {
-        if !self.dirty.get() {
-            return;
+    /// stream goes. A stream with unflushed writes that is being dropped hands everything it
+    /// owns to a new value, which the caller keeps until the flush completes (so that a
+    /// dropped stream loses nothing, as a closed socket does natively). `None` when nothing is
+    /// pending.
+    pub(crate) fn take_unflushed(&mut self) -> Option<TcpStream> {
+        if !self.dirty.get() || self.streams.is_none() {
+            return None;
         }
-        let (Some(streams), Some(socket)) = (self.streams.take(), self.socket.take()) else {
-            return;
-        };
-        let owned = Connection {
-            streams,
-            _socket: socket,
-        };
-        if let Ok(core) = try_current_core() {
-            let task = core.spawn_local(None, linger(Rc::downgrade(&core), owned));
-            task.set_quiet();
-            task.detach();
-        }
+        Some(std::mem::replace(self, TcpStream::empty()))
     }
-}
-
-/// A connection's resources in drop order: streams (children) before the socket.
-struct Connection {
-    streams: Streams,
-    /// Held only so it is dropped after the streams.
-    _socket: TcpSocket,
-}
-
-/// Flushes, then drops the connection (streams first). If this task is cancelled or
-/// destroyed, `owned` is still dropped in field order, so nothing traps.
-async fn linger(core: std::rc::Weak<Core>, owned: Connection) {
-    let Some(c) = core.upgrade() else { return };
-    if owned.streams.output.flush().is_ok() {
-        let mut data = SourceData::default();
-        data.pollables[Direction::Write as usize] = Some(owned.streams.output.subscribe());
-        if let Ok(reg) = Registration::new(&c, data) {
-            drop(c);
-            while matches!(owned.streams.output.check_write(), Ok(0)) {
-                reg.ready(Direction::Write).await;
-            }
-        }
-    }
-    drop(owned);
 }
 
 fn write_error(e: StreamError) -> io::Error {

@@ -1,15 +1,18 @@
-//! [`TcpStream`] and [`TcpListener`]: non-blocking sockets driven by the loop's readiness.
+//! [`TcpStream`] and its owned halves: a connection driven by the loop's readiness.
 //!
 //! # Ground rules
 //!
-//! * Every operation is tried first and only waits after the platform said `WouldBlock`
-//!   (`Registration::poll_io`); readiness is a hint on both backends.
+//! * Reads, writes and accepts run when the driver recorded readiness in their direction, and
+//!   wait after the platform said `WouldBlock` (`Registration::poll_io`); a short read or
+//!   write also clears the readiness, since the next call would find nothing. Readiness is a
+//!   hint on both backends.
 //! * A read or write allocates nothing natively; on WASI the binding returns each read as a
 //!   fresh `Vec`, which is copied into the caller's buffer (at most its length is requested).
 //! * Field order is drop order: the registration (and with it, on WASI, the pollables) is
 //!   dropped before the socket and its streams.
-//! * Dropping a stream closes it. Call [`TcpStream::flush`] (or `close`) first on WASI if the
-//!   last writes must reach the peer: the host performs writes in the background.
+//! * Dropping a stream closes it without losing what was written: on WASI, where the host
+//!   drops queued writes with the stream, a stream dropped with unflushed writes is handed to
+//!   an internal task that flushes it first (and [`crate::run`] waits for those, bounded).
 
 use std::fmt;
 use std::future::poll_fn;
@@ -21,36 +24,62 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::event_loop::{Core, try_current_core};
-use crate::io::{Direction, Registration};
-use crate::net::ListenOptions;
-use crate::sys;
+use crate::context::try_current_core;
+use crate::core::Core;
+use crate::io::registration::Registration;
+use crate::sys::{self, Direction, ready};
+use crate::task::join::spawn_on;
 
 fn current_core() -> io::Result<Rc<Core>> {
     try_current_core().map_err(io::Error::other)
 }
 
+/// Registers a backend stream with `core`.
+fn register_stream(core: &Rc<Core>, sys: &mut sys::net::TcpStream) -> io::Result<Registration> {
+    Registration::new(core, |driver, token| {
+        sys.register(driver, token)?;
+        Ok(sys.wait_handles())
+    })
+}
+
 /// The shared state of a stream and its halves.
 pub(crate) struct StreamInner {
-    /// First: dropped before `sys` (WASI pollables are children of its streams).
+    /// First: disarms the driver before `sys` drops its WASI pollables.
     reg: Registration,
     sys: sys::net::TcpStream,
 }
 
 impl StreamInner {
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.reg
-            .poll_io(cx, Direction::Read, || self.sys.try_read(buf))
+        let res = self
+            .reg
+            .poll_io(cx, Direction::Read, || self.sys.try_read(buf));
+        if let Poll::Ready(Ok(n)) = res
+            && n > 0
+            && sys::read_drained(n, buf.len())
+        {
+            // Drained: the next read would find nothing.
+            self.reg.clear(ready::READABLE);
+        }
+        res
     }
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.reg
-            .poll_io(cx, Direction::Write, || self.sys.try_write(buf))
+        let res = self
+            .reg
+            .poll_io(cx, Direction::Write, || self.sys.try_write(buf));
+        if let Poll::Ready(Ok(n)) = res
+            && n < buf.len()
+        {
+            // Full: the next write would find no room.
+            self.reg.clear(ready::WRITABLE);
+        }
+        res
     }
 
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.reg
-            .poll_io(cx, Direction::Write, || self.sys.try_flush())
+            .poll_io_try_first(cx, Direction::Write, || self.sys.try_flush())
     }
 
     fn poll_shutdown_write(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -68,6 +97,40 @@ impl StreamInner {
     pub(crate) fn abort(&self) -> io::Result<()> {
         self.sys.abort()
     }
+}
+
+impl Drop for StreamInner {
+    /// A stream dropped with writes the host has not sent yet (WASI) is handed to an internal
+    /// task that flushes it, then drops it in order; natively there is never anything to do.
+    fn drop(&mut self) {
+        let Some(rest) = self.sys.take_unflushed() else {
+            return;
+        };
+        let Ok(core) = self.reg.core() else { return };
+        if core.is_closed() {
+            return;
+        }
+        let task = spawn_on(&core, Some("wasio-flush".into()), true, linger(rest));
+        task.set_quiet();
+        task.detach();
+    }
+}
+
+/// Flushes a dropped stream, then drops it (registration first). If the task is cancelled or
+/// destroyed the stream is dropped in the same order, so nothing traps.
+async fn linger(mut sys: sys::net::TcpStream) {
+    let Ok(core) = current_core() else { return };
+    let Ok(reg) = register_stream(&core, &mut sys) else {
+        return;
+    };
+    drop(core);
+    if let Err(e) =
+        poll_fn(|cx| reg.poll_io_try_first(cx, Direction::Write, || sys.try_flush())).await
+    {
+        tracing::debug!(target: "wasio", error = %e, "flush of a dropped stream failed");
+    }
+    drop(reg);
+    drop(sys);
 }
 
 /// A TCP connection.
@@ -103,7 +166,7 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to one address (see [`crate::net::connect`] for names, several addresses and
+    /// Connects to one address (see the free function `net::connect` for names, several addresses and
     /// Happy Eyeballs).
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         TcpStream::connect_from(addr, None).await
@@ -128,15 +191,18 @@ impl TcpStream {
         }
         let core = current_core()?;
         let mut sys = sys::net::TcpStream::connect(addr, local)?;
-        let reg = sys.register(&core)?;
-        poll_fn(|cx| reg.poll_io(cx, Direction::Write, || sys.finish_connect(&reg))).await?;
+        let reg = register_stream(&core, &mut sys)?;
+        drop(core);
+        poll_fn(|cx| reg.poll_io_try_first(cx, Direction::Write, || sys.finish_connect())).await?;
+        // On WASI the connected stream waits on new pollables.
+        reg.set_handles(sys.wait_handles());
         Ok(TcpStream {
             inner: Rc::new(StreamInner { reg, sys }),
         })
     }
 
-    fn accepted(core: &Rc<Core>, mut sys: sys::net::TcpStream) -> io::Result<TcpStream> {
-        let reg = sys.register(core)?;
+    pub(crate) fn accepted(core: &Rc<Core>, mut sys: sys::net::TcpStream) -> io::Result<TcpStream> {
+        let reg = register_stream(core, &mut sys)?;
         Ok(TcpStream {
             inner: Rc::new(StreamInner { reg, sys }),
         })
@@ -368,87 +434,5 @@ impl AsyncWrite for OwnedWriteHalf {
 impl fmt::Debug for OwnedWriteHalf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedWriteHalf").finish_non_exhaustive()
-    }
-}
-
-// ===== listener =====
-
-/// A socket bound but not yet listening (a server between `bind` and `start_serving`).
-pub(crate) struct BoundSocket {
-    sys: sys::net::TcpListener,
-}
-
-impl BoundSocket {
-    pub(crate) fn bind(addr: SocketAddr, opts: &ListenOptions) -> io::Result<BoundSocket> {
-        Ok(BoundSocket {
-            sys: sys::net::TcpListener::bind(addr, opts)?,
-        })
-    }
-
-    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sys.local_addr()
-    }
-
-    /// Listens and registers with the running loop.
-    pub(crate) fn listen(mut self, core: &Rc<Core>, backlog: u32) -> io::Result<TcpListener> {
-        self.sys.listen(backlog)?;
-        let reg = self.sys.register(core)?;
-        Ok(TcpListener { reg, sys: self.sys })
-    }
-}
-
-/// A listening TCP socket.
-pub struct TcpListener {
-    /// First: dropped before the socket (WASI pollable is its child).
-    reg: Registration,
-    sys: sys::net::TcpListener,
-}
-
-/// Default listen backlog (asyncio `create_server`).
-pub(crate) const DEFAULT_BACKLOG: u32 = 100;
-
-impl TcpListener {
-    /// Binds to `addr` with `SO_REUSEADDR` and listens (backlog 100).
-    pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-        let core = current_core()?;
-        BoundSocket::bind(addr, &ListenOptions::default())?.listen(&core, DEFAULT_BACKLOG)
-    }
-
-    /// Binds and listens with an explicit backlog (the OS may round it up or cap it).
-    pub async fn bind_with_backlog(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-        let core = current_core()?;
-        BoundSocket::bind(addr, &ListenOptions::default())?.listen(&core, backlog)
-    }
-
-    /// Accepts one connection.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        poll_fn(|cx| self.poll_accept(cx)).await
-    }
-
-    /// Polls for one connection.
-    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let (sys, peer) = match self
-            .reg
-            .poll_io(cx, Direction::Read, || self.sys.try_accept())
-        {
-            Poll::Ready(Ok(v)) => v,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
-        let stream = TcpStream::accepted(&self.reg.core()?, sys)?;
-        Poll::Ready(Ok((stream, peer)))
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sys.local_addr()
-    }
-}
-
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpListener")
-            .field("local", &self.local_addr().ok())
-            .finish()
     }
 }

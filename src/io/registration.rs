@@ -1,0 +1,194 @@
+//! [`Registration`]: a source's membership in its loop's registry, and the readiness protocol
+//! every I/O future follows.
+//!
+//! # Ground rules
+//!
+//! * Readiness first: an operation runs only when the driver recorded readiness in its
+//!   direction, so an idle direction costs no system call or host call. When the operation
+//!   finds nothing to do (`WouldBlock`), the readiness is cleared and the task waits for the
+//!   next event. Operations that are cheap and need no readiness (a native flush, a connect
+//!   that may be done) try first ([`Registration::poll_io_try_first`]).
+//! * Waiting arms the driver for that direction (a no-op natively; on WASI the source's
+//!   pollable joins the poll list until it fires).
+//! * A registration holds its loop weakly: sources do not keep a loop alive. Once the loop is
+//!   gone, operations run without waiting, and one that would still wait fails instead of
+//!   spinning.
+//! * Dropping a registration disarms the driver before the source's own fields (its WASI
+//!   pollables) are dropped: a source declares its registration first.
+
+use std::future::poll_fn;
+use std::io;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
+
+use super::registry::Readiness;
+use crate::core::Core;
+use crate::error::Error;
+use crate::sys::{self, Direction, Token, WaitHandle};
+
+/// A source's slot in its loop's registry; deregisters on drop.
+pub(crate) struct Registration {
+    core: Weak<Core>,
+    token: Token,
+}
+
+fn loop_gone() -> io::Error {
+    io::Error::other(Error::closed())
+}
+
+impl Registration {
+    /// Registers a source: `register` makes it known to the driver (the mio registration
+    /// natively) and returns what its directions wait on.
+    pub(crate) fn new(
+        core: &Rc<Core>,
+        register: impl FnOnce(&sys::Driver, Token) -> io::Result<[WaitHandle; 2]>,
+    ) -> io::Result<Registration> {
+        if core.is_closed() {
+            return Err(loop_gone());
+        }
+        let token = core.io.borrow_mut().insert(Default::default());
+        let reg = Registration {
+            core: Rc::downgrade(core),
+            token,
+        };
+        let handles = register(&core.driver.borrow(), token)?;
+        core.io.borrow_mut().set_handles(token, handles);
+        Ok(reg)
+    }
+
+    /// The loop this source belongs to, while it exists.
+    pub(crate) fn core(&self) -> io::Result<Rc<Core>> {
+        self.core.upgrade().ok_or_else(loop_gone)
+    }
+
+    /// Replaces the wait handles (a WASI connect that finished): disarms the old ones first.
+    pub(crate) fn set_handles(&self, handles: [WaitHandle; 2]) {
+        if let Some(core) = self.core.upgrade() {
+            core.driver.borrow_mut().disarm(self.token);
+            core.io.borrow_mut().set_handles(self.token, handles);
+        }
+    }
+
+    /// The readiness recorded in `dir`, or `Pending` with the task parked and the driver armed.
+    /// `None` when the loop is gone.
+    fn poll_ready_inner(&self, cx: &mut Context<'_>, dir: Direction) -> Option<Poll<u8>> {
+        let core = self.core.upgrade()?;
+        // Wakers of a flushed waiter list (rare); no allocation otherwise.
+        let mut flushed = Vec::new();
+        let readiness = core
+            .io
+            .borrow_mut()
+            .poll_ready(self.token, dir, cx.waker(), &mut flushed);
+        let out = match readiness {
+            Readiness::Ready(bits) => Poll::Ready(bits),
+            Readiness::Gone => Poll::Ready(dir.mask()),
+            Readiness::Parked(handle) => {
+                core.driver.borrow_mut().arm(self.token, dir, handle);
+                Poll::Pending
+            }
+        };
+        for w in flushed {
+            w.wake();
+        }
+        Some(out)
+    }
+
+    /// Waits until the source is ready in `dir`; returns the ready bits (every bit of the
+    /// direction once the loop is gone).
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<u8> {
+        self.poll_ready_inner(cx, dir)
+            .unwrap_or(Poll::Ready(dir.mask()))
+    }
+
+    /// Runs a non-blocking operation when `dir` is ready, until it stops saying `WouldBlock`
+    /// (each `WouldBlock` clears the readiness and waits for the next event). `Interrupted` is
+    /// retried.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let gone = match self.poll_ready_inner(cx, dir) {
+                Some(Poll::Pending) => return Poll::Pending,
+                Some(Poll::Ready(_)) => false,
+                None => true,
+            };
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if gone {
+                        return Poll::Ready(Err(loop_gone()));
+                    }
+                    self.clear(dir.mask());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    /// Like [`poll_io`](Self::poll_io), but tries the operation before looking at readiness:
+    /// for operations that usually succeed at once.
+    pub(crate) fn poll_io_try_first<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.clear(dir.mask());
+                self.poll_io(cx, dir, op)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.poll_io(cx, dir, op),
+            other => Poll::Ready(other),
+        }
+    }
+
+    /// Waits once for readiness in `dir`, then clears it.
+    #[allow(
+        dead_code,
+        reason = "used by WASI name lookups and pollables; native sources use poll_io"
+    )]
+    pub(crate) async fn ready(&self, dir: Direction) {
+        poll_fn(|cx| self.poll_ready(cx, dir)).await;
+        self.clear(dir.mask());
+    }
+
+    /// Clears readiness bits after an operation found nothing (more) to do.
+    pub(crate) fn clear(&self, bits: u8) {
+        if let Some(core) = self.core.upgrade() {
+            core.io.borrow_mut().clear(self.token, bits);
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let Some(core) = self.core.upgrade() else {
+            return;
+        };
+        // No borrow of these is held while user code (a destructor) runs, so they succeed; if
+        // one ever did not, the slot would only be reclaimed with the loop.
+        if let Ok(mut driver) = core.driver.try_borrow_mut() {
+            driver.disarm(self.token);
+        }
+        let mut wake = Vec::new();
+        if let Ok(mut io) = core.io.try_borrow_mut() {
+            io.remove(self.token, &mut wake);
+        }
+        // Whoever waited on the source sees it gone instead of waiting forever.
+        for w in wake {
+            w.wake();
+        }
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("token", &self.token)
+            .finish()
+    }
+}

@@ -1,0 +1,106 @@
+//! [`TcpListener`]: a listening socket, and `BoundSocket`, a socket bound but not listening
+//! yet (a server between `bind` and `start_serving`).
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use crate::context::try_current_core;
+use crate::core::Core;
+use crate::io::registration::Registration;
+use crate::net::stream::TcpStream;
+use crate::sys::{self, Direction, ListenOptions};
+
+fn current_core() -> io::Result<Rc<Core>> {
+    try_current_core().map_err(io::Error::other)
+}
+
+/// A socket bound but not yet listening (a server between `bind` and `start_serving`).
+pub(crate) struct BoundSocket {
+    sys: sys::net::TcpListener,
+}
+
+impl BoundSocket {
+    pub(crate) fn bind(addr: SocketAddr, opts: &ListenOptions) -> io::Result<BoundSocket> {
+        Ok(BoundSocket {
+            sys: sys::net::TcpListener::bind(addr, opts)?,
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sys.local_addr()
+    }
+
+    /// Listens and registers with the running loop.
+    pub(crate) fn listen(mut self, core: &Rc<Core>, backlog: u32) -> io::Result<TcpListener> {
+        self.sys.listen(backlog)?;
+        let sys = &mut self.sys;
+        let reg = Registration::new(core, |driver, token| {
+            sys.register(driver, token)?;
+            Ok(sys.wait_handles())
+        })?;
+        Ok(TcpListener { reg, sys: self.sys })
+    }
+}
+
+/// A listening TCP socket.
+///
+/// Any number of tasks may `accept` on one listener at once: a new connection wakes them all,
+/// one gets it and the others wait again.
+pub struct TcpListener {
+    /// First: disarms the driver before the socket drops its WASI pollable.
+    reg: Registration,
+    sys: sys::net::TcpListener,
+}
+
+/// Default listen backlog (asyncio `create_server`).
+pub(crate) const DEFAULT_BACKLOG: u32 = 100;
+
+impl TcpListener {
+    /// Binds to `addr` with `SO_REUSEADDR` and listens (backlog 100).
+    pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        let core = current_core()?;
+        BoundSocket::bind(addr, &ListenOptions::default())?.listen(&core, DEFAULT_BACKLOG)
+    }
+
+    /// Binds and listens with an explicit backlog (the OS may round it up or cap it).
+    pub async fn bind_with_backlog(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+        let core = current_core()?;
+        BoundSocket::bind(addr, &ListenOptions::default())?.listen(&core, backlog)
+    }
+
+    /// Accepts one connection.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for one connection.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let (sys, peer) = match self
+            .reg
+            .poll_io(cx, Direction::Read, || self.sys.try_accept())
+        {
+            Poll::Ready(Ok(v)) => v,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        let stream = TcpStream::accepted(&self.reg.core()?, sys)?;
+        Poll::Ready(Ok((stream, peer)))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sys.local_addr()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("local", &self.local_addr().ok())
+            .finish()
+    }
+}

@@ -1,0 +1,67 @@
+//! One task per accepted connection, counted by the server from accept until the task ends.
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use super::state::{Conn, Inner};
+use crate::exception::Context;
+use crate::net::stream::TcpStream;
+use crate::task::join::spawn_on;
+
+/// Ends a connection's accounting when its task ends (completed, cancelled or destroyed).
+struct ConnGuard {
+    server: Rc<Inner>,
+    key: usize,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let s = &self.server;
+        let removed = s
+            .conns
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.try_remove(self.key));
+        drop(removed);
+        s.maybe_done();
+    }
+}
+
+/// Runs the server's handler on `stream` in a new task.
+pub(crate) fn spawn_connection(server: &Rc<Inner>, stream: TcpStream, peer: SocketAddr) {
+    let Some(core) = server.core.upgrade() else {
+        return;
+    };
+    // asyncio sets TCP_NODELAY on every TCP transport (SRV-06); WASI has no such option.
+    let _ = stream.set_nodelay(true);
+    let key = server.conns.borrow_mut().insert(Conn {
+        stream: Rc::downgrade(stream.inner()),
+        task: None,
+    });
+    let guard = ConnGuard {
+        server: server.clone(),
+        key,
+    };
+    let handler = server.handler.clone();
+    let task = spawn_on(&core, None, false, async move {
+        let guard = guard;
+        match handler(stream).await {
+            Ok(()) => {}
+            Err(e) => {
+                if let Some(io) = e.downcast_ref::<io::Error>() {
+                    tracing::debug!(target: "wasio", %peer, error = %io, "connection ended with an I/O error");
+                } else {
+                    guard.server.report(
+                        Context::new("Unhandled exception in client_connected_cb")
+                            .with_error(e)
+                            .with("peer", peer),
+                    );
+                }
+            }
+        }
+    });
+    if let Some(c) = server.conns.borrow_mut().get_mut(key) {
+        c.task = Some(task);
+    }
+}
