@@ -51,6 +51,7 @@ macro_rules! foreach_case {
         $m!(tmr01_call_later_is_call_at_time_plus_delay);
         $m!(tmr01_when_is_unchanged_by_cancel_and_firing);
         $m!(tmr01_loop_time_is_monotonic);
+        $m!(tmr01_deadlines_before_the_loop_keep_order_and_value);
         $m!(tmr02_timers_fire_in_deadline_order);
         $m!(tmr02_equal_deadlines_fire_fifo);
         $m!(tmr03_deadline_at_now_is_due_in_the_next_iteration);
@@ -85,6 +86,7 @@ macro_rules! foreach_case {
         $m!(life02_run_until_complete_returns_the_output);
         $m!(life02_stopped_before_completion_is_an_error);
         $m!(life02_callbacks_queued_by_the_future_run_before_return);
+        $m!(life02_interrupted_run_leaves_no_stale_stop);
         $m!(life03_nested_run_is_an_error);
         $m!(life03_other_loop_cannot_run_inside_a_running_one);
         $m!(life03_refused_run_does_not_queue_the_future);
@@ -99,6 +101,7 @@ macro_rules! foreach_case {
         $m!(exc02_failing_timer_callback_is_reported);
         $m!(exc03_default_handler_logs_sorted_keys);
         $m!(exc03_clear_handler_restores_the_default);
+        $m!(exc03_failing_custom_handler_falls_back_to_the_default);
         $m!(exc03_fatal_error_escapes_run_forever);
         $m!(dbg01_slow_callback_warns_in_debug_mode);
         $m!(dbg01_nothing_is_timed_when_debug_is_off);
@@ -114,6 +117,9 @@ macro_rules! foreach_case {
         $m!(tcp_50_connections_none_starves);
         $m!(tcp_drop_after_write_loses_nothing);
         $m!(tcp_sockets_dropped_after_loop_close);
+        $m!(tcp_dropping_an_unclosed_loop_releases_its_sockets);
+        $m!(tcp_shared_sources_wake_every_waiter);
+        $m!(tcp_write_drop_and_return_loses_nothing);
         $m!(srv01_start_serving_flag_and_idempotence);
         $m!(srv02_one_handler_task_per_connection);
         $m!(srv03_hosts_are_a_set);
@@ -126,16 +132,18 @@ macro_rules! foreach_case {
         $m!(srv09_close_clients_ends_connections);
         $m!(srv09_abort_clients_ends_connections);
         $m!(srv10_serve_forever_rules);
+        $m!(srv10_cancelled_serve_forever_reraises);
         $m!(exc04_io_errors_from_handlers_are_not_reported);
         $m!(cli01_bad_input_is_an_error);
         $m!(cli02_ip_literals_skip_the_resolver);
+        $m!(cli02_unresolvable_name_is_a_resolve_error);
         $m!(cli03_sequential_attempts_without_happy_eyeballs);
         $m!(cli04_interleave_by_family);
         $m!(cli05_next_attempt_starts_after_the_delay);
         $m!(cli05_failure_starts_the_next_attempt_at_once);
         $m!(cli06_losers_are_closed);
         $m!(cli06_cancelling_the_race_closes_every_attempt);
-        $m!(cli07_all_failed_lists_every_attempt);
+        $m!(cli07_failure_reporting_follows_asyncio);
         $m!(cli08_local_addr_binding);
         $m!(cli09_defaults_and_connect_timeout);
     };

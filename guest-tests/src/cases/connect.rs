@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use wasio::net::{
-    ConnectOptions, DEFAULT_HAPPY_EYEBALLS_DELAY, TcpListener, connect, connect_addrs,
-    interleave_addrs, lookup_host, resolve,
+    ConnectErrors, ConnectOptions, DEFAULT_HAPPY_EYEBALLS_DELAY, ResolveError, TcpListener,
+    connect, connect_addrs, interleave_addrs, is_resolve_error, lookup_host, resolve,
 };
 
 use super::net_util::{hanging_addr, lo4, lo6, refused_addr};
@@ -90,6 +90,33 @@ pub fn cli02_ip_literals_skip_the_resolver(t: &Transcript) -> Result<(), String>
             "localhost needs a lookup=true",
             "localhost: all loopback=true port kept=true",
             "connect by name: ok",
+        ])
+    })
+}
+
+/// CLI-02 and asyncio's `socket.gaierror`: a name that does not resolve (RFC 6761: names
+/// under `.invalid` never do) gives one documented error in both worlds: kind `NotFound`,
+/// carrying a `ResolveError` that names the host, from the lookup and from `connect` alike.
+pub fn cli02_unresolvable_name_is_a_resolve_error(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        let host = "no-such-host.invalid";
+        let looked_up = lookup_host(host, 80).await;
+        let connected = connect(host, 80, &ConnectOptions::new()).await.map(drop);
+        for (what, res) in [("lookup_host", looked_up.map(drop)), ("connect", connected)] {
+            match res {
+                Ok(()) => t.push(format!("{what}: resolved")),
+                Err(e) => t.push(format!(
+                    "{what}: {} resolve error={} names host={}",
+                    kind(&e),
+                    is_resolve_error(&e),
+                    ResolveError::from_io(&e).is_some_and(|r| r.host() == host)
+                )),
+            }
+        }
+        t.expect(&[
+            "lookup_host: NotFound resolve error=true names host=true",
+            "connect: NotFound resolve error=true names host=true",
         ])
     })
 }
@@ -257,30 +284,78 @@ pub fn cli06_cancelling_the_race_closes_every_attempt(t: &Transcript) -> Result<
     })
 }
 
-/// CLI-07: when every attempt fails, one error lists each address.
-pub fn cli07_all_failed_lists_every_attempt(t: &Transcript) -> Result<(), String> {
+/// CLI-07 (asyncio `create_connection`): when every attempt fails, errors that all read the
+/// same give the first error unchanged; different errors give one `Multiple exceptions: …`
+/// error; `all_errors` gives every attempt's address and error.
+pub fn cli07_failure_reporting_follows_asyncio(t: &Transcript) -> Result<(), String> {
     let t = t.clone();
     block(async move {
         let r1 = refused_addr().await?;
         let r2 = refused_addr().await?;
-        let res = connect_addrs(&[r1, r2], &ConnectOptions::new()).await;
-        match res {
-            Err(e) => {
-                let msg = e.to_string();
-                t.push(format!("kind {}", kind(&e)));
-                t.push(format!(
-                    "lists both={}",
-                    msg.contains(&r1.to_string()) && msg.contains(&r2.to_string())
-                ));
-            }
-            Ok(_) => t.push("connected"),
-        }
         let single = connect_addrs(&[r1], &ConnectOptions::new()).await;
+        let single_text = single.as_ref().err().map(ToString::to_string);
         t.push(format!("single attempt: {}", err_kind(&single)));
+        // Two refusals read the same: the first error, unchanged.
+        let same = connect_addrs(&[r1, r2], &ConnectOptions::new()).await;
+        let same_text = same.as_ref().err().map(ToString::to_string);
+        t.push(format!(
+            "same errors: {} unchanged={} structured={}",
+            err_kind(&same),
+            same_text == single_text,
+            same.as_ref()
+                .err()
+                .is_some_and(|e| ConnectErrors::from_io(e).is_some())
+        ));
+        // A refusal and a missing local address differ: one combined error.
+        let v6 = SocketAddr::new(lo6().ip(), r2.port());
+        let opts = ConnectOptions::new()
+            .happy_eyeballs_delay(None)
+            .local_addr(lo4());
+        let mixed = connect_addrs(&[r1, v6], &opts).await;
+        let text = mixed
+            .as_ref()
+            .err()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let expected = format!(
+            "Multiple exceptions: {}, no matching local address with family=AF_INET6 found",
+            single_text.clone().unwrap_or_default()
+        );
+        t.push(format!(
+            "different errors: {} text as asyncio={}",
+            err_kind(&mixed),
+            text == expected
+        ));
+        ensure!(
+            text == expected,
+            "combined error text: {text:?} != {expected:?}"
+        );
+        // all_errors: every attempt, in order, with its address.
+        let all = connect_addrs(&[r1, v6], &opts.clone().all_errors(true)).await;
+        match all.as_ref().err().and_then(ConnectErrors::from_io) {
+            Some(errs) => {
+                for (addr, e) in errs.attempts() {
+                    t.push(format!(
+                        "attempt {} {}",
+                        if *addr == r1 {
+                            "v4"
+                        } else if *addr == v6 {
+                            "v6"
+                        } else {
+                            "?"
+                        },
+                        kind(e)
+                    ));
+                }
+            }
+            None => t.push(format!("all_errors: {}", err_kind(&all))),
+        }
         t.expect(&[
-            "kind ConnectionRefused",
-            "lists both=true",
             "single attempt: ConnectionRefused",
+            "same errors: ConnectionRefused unchanged=true structured=false",
+            "different errors: Other text as asyncio=true",
+            "attempt v4 ConnectionRefused",
+            "attempt v6 InvalidInput",
         ])
     })
 }

@@ -107,6 +107,42 @@ pub fn exc03_default_handler_logs_sorted_keys(t: &Transcript) -> Result<(), Stri
     t.expect(&["boom|handle: H|task: T", "fields=[\"error=E\"]"])
 }
 
+/// EXC-03 (asyncio `call_exception_handler`): a custom handler that fails (returns `Err`) is
+/// reported by the default handler as `Unhandled error in exception handler`, with the
+/// original context under `context`; a failing callback's report goes the same way and the
+/// loop carries on.
+pub fn exc03_failing_custom_handler_falls_back_to_the_default(
+    t: &Transcript,
+) -> Result<(), String> {
+    let lp = new_loop()?;
+    let t2 = t.clone();
+    lp.set_exception_handler(move |_, ctx| {
+        t2.push(format!(
+            "custom saw a failed callback={}",
+            ctx.message().starts_with("Exception in callback")
+        ));
+        Err::<(), _>("handler broken")
+    });
+    lp.call_soon(|| Err("boom")).ctx("call_soon")?;
+    lp.call_soon(t.rec("next callback")).ctx("call_soon")?;
+    lp.call_soon(stopper(&lp)).ctx("call_soon")?;
+    let cap = Capture::default();
+    cap.run(|| lp.run_forever()).ctx("run_forever")?;
+    for e in cap.wasio_events(Level::ERROR) {
+        let first = e.message.lines().next().unwrap_or_default().to_string();
+        t.push(format!(
+            "default: {first} | has context={} | {:?}",
+            e.message.contains("context: ") && e.message.contains("Exception in callback"),
+            e.fields
+        ));
+    }
+    t.expect(&[
+        "custom saw a failed callback=true",
+        "next callback",
+        "default: Unhandled error in exception handler | has context=true | [\"error=handler broken\"]",
+    ])
+}
+
 /// EXC-03: clearing the custom handler restores the default; an empty message becomes the
 /// default message.
 pub fn exc03_clear_handler_restores_the_default(t: &Transcript) -> Result<(), String> {

@@ -76,8 +76,9 @@ pub fn life02_run_until_complete_returns_the_output(t: &Transcript) -> Result<()
     t.expect(&["forty-two", "Err(\"inner error\")"])
 }
 
-/// LIFE-02: a loop stopped before the future completed is an error; the task stays scheduled and
-/// completes on a later run.
+/// LIFE-02: a loop stopped before the future completed is an error; the task stays scheduled
+/// and completes on a later run, but its end no longer stops the loop (asyncio removes the
+/// done callback when `run_until_complete` exits).
 pub fn life02_stopped_before_completion_is_an_error(t: &Transcript) -> Result<(), String> {
     let lp = new_loop()?;
     let (lp2, t2) = (lp.clone(), t.clone());
@@ -85,14 +86,84 @@ pub fn life02_stopped_before_completion_is_an_error(t: &Transcript) -> Result<()
         lp2.stop();
         wasio::sleep(Duration::from_millis(2)).await;
         t2.push("completed");
+        // Two iterations after completion: a stale stop would end the run between them.
+        let (lp3, t3) = (lp2.clone(), t2.clone());
+        let _ = lp2.call_soon(move || {
+            t3.push("after 1");
+            let (lp4, t4) = (lp3.clone(), t3.clone());
+            let _ = lp3.call_soon(move || {
+                t4.push("after 2");
+                lp4.stop();
+            });
+        });
     });
     t.push(format!(
         "stopped={}",
         res.as_ref().is_err_and(|e| e.is_stopped())
     ));
-    // The task still runs; when it ends it stops the loop it was started for.
     lp.run_forever().ctx("run_forever")?;
-    t.expect(&["stopped=true", "completed"])
+    t.expect(&["stopped=true", "completed", "after 1", "after 2"])
+}
+
+/// Schedules `steps` callbacks in a chain, one per iteration, recording each; the last one
+/// stops `lp`.
+fn chain(lp: &wasio::EventLoop, t: &Transcript, step: usize, steps: usize) {
+    let (lp2, t2) = (lp.clone(), t.clone());
+    let _ = lp.call_soon(move || {
+        t2.push(format!("step {step}"));
+        if step == steps {
+            lp2.stop();
+        } else {
+            chain(&lp2, &t2, step + 1, steps);
+        }
+    });
+}
+
+/// LIFE-02: a `run_until_complete` interrupted by a `Fatal` error leaves no stop armed: the
+/// orphaned future finishing later stops neither a `run_forever` nor another
+/// `run_until_complete`.
+pub fn life02_interrupted_run_leaves_no_stale_stop(t: &Transcript) -> Result<(), String> {
+    let lp = new_loop()?;
+    // The future is interrupted before it ends; it finishes during the next run_forever.
+    lp.call_soon(|| Err(wasio::Fatal::new("interrupt")))
+        .ctx("call_soon")?;
+    let t2 = t.clone();
+    let first = lp.run_until_complete(async move {
+        wasio::yield_now().await;
+        t2.push("orphan 1 done");
+    });
+    t.push(format!("fatal={}", first.is_err_and(|e| e.is_fatal())));
+    chain(&lp, t, 1, 5);
+    lp.run_forever().ctx("run_forever")?;
+    // Again, with a later run_until_complete whose own future takes longer than the orphan.
+    lp.call_soon(|| Err(wasio::Fatal::new("interrupt")))
+        .ctx("call_soon")?;
+    let t3 = t.clone();
+    let second = lp.run_until_complete(async move {
+        wasio::sleep(Duration::from_millis(5)).await;
+        t3.push("orphan 2 done");
+    });
+    t.push(format!("fatal={}", second.is_err_and(|e| e.is_fatal())));
+    let t4 = t.clone();
+    let g = lp.run_until_complete(async move {
+        wasio::sleep(Duration::from_millis(40)).await;
+        t4.push("g done");
+        "g"
+    });
+    t.push(format!("g returned {:?}", g.map_err(|e| e.to_string())));
+    t.expect(&[
+        "fatal=true",
+        "step 1",
+        "orphan 1 done",
+        "step 2",
+        "step 3",
+        "step 4",
+        "step 5",
+        "fatal=true",
+        "orphan 2 done",
+        "g done",
+        "g returned Ok(\"g\")",
+    ])
 }
 
 /// LIFE-02: completion stops the loop through `call_soon`, so callbacks the future queued run

@@ -522,6 +522,46 @@ pub fn srv10_serve_forever_rules(t: &Transcript) -> Result<(), String> {
     })
 }
 
+/// SRV-10: cancelling the task that awaits `serve_forever` closes the server, waits for it,
+/// and re-raises the cancellation: the task ends cancelled even when `serve_forever` is its
+/// last expression, and an enclosing `catch_cancel` scope receives it.
+pub fn srv10_cancelled_serve_forever_reraises(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        let server = start_server(echo, "127.0.0.1", 0, ServerOptions::new())
+            .await
+            .ctx("start_server")?;
+        let s2 = server.clone();
+        let task = wasio::spawn(async move { s2.serve_forever().await });
+        wasio::yield_now().await;
+        task.cancel();
+        let res = task.await;
+        t.push(format!(
+            "last expression: cancelled={} returned={} closed={}",
+            res.as_ref().is_err_and(|e| e.is_cancelled()),
+            res.is_ok(),
+            server.is_closed()
+        ));
+        let other = start_server(echo, "127.0.0.1", 0, ServerOptions::new())
+            .await
+            .ctx("start_server 2")?;
+        let o2 = other.clone();
+        let task = wasio::spawn(async move {
+            match wasio::task::catch_cancel(o2.serve_forever()).await {
+                Ok(r) => format!("scope: returned ok={}", r.is_ok()),
+                Err(_) => format!("scope: caught the cancellation, closed={}", o2.is_closed()),
+            }
+        });
+        wasio::yield_now().await;
+        task.cancel();
+        t.push(task.await.map_err(|e| e.to_string())?);
+        t.expect(&[
+            "last expression: cancelled=true returned=false closed=true",
+            "scope: caught the cancellation, closed=true",
+        ])
+    })
+}
+
 /// EXC-04: a handler's `io::Error` is not sent to the exception handler; another error is,
 /// with the peer.
 pub fn exc04_io_errors_from_handlers_are_not_reported(t: &Transcript) -> Result<(), String> {

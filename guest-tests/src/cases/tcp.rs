@@ -312,3 +312,197 @@ pub fn tcp_sockets_dropped_after_loop_close(t: &Transcript) -> Result<(), String
     ));
     t.expect(&["sources at close=3 after drops=0"])
 }
+
+/// Dropping a loop that was never closed, while a queued callback, a pending timer, a
+/// never-polled task and a task waiting on a read each own TCP streams (some with writes in
+/// flight), releases everything without a trap: on WASI, no stream or socket may outlive its
+/// pollables' parents. The instance (or process) goes on working afterwards.
+pub fn tcp_dropping_an_unclosed_loop_releases_its_sockets(t: &Transcript) -> Result<(), String> {
+    let lp = crate::new_loop()?;
+    let (listener, mut pairs) = lp
+        .run_until_complete(async {
+            let l = TcpListener::bind(lo4()).await?;
+            let addr = l.local_addr()?;
+            let mut pairs = Vec::new();
+            for _ in 0..4 {
+                let c = TcpStream::connect(addr).await?;
+                let (a, _) = l.accept().await?;
+                c.write_all(&payload(1, 64 * 1024)).await?;
+                pairs.push((c, a));
+            }
+            Ok::<_, std::io::Error>((l, pairs))
+        })
+        .ctx("run_until_complete")?
+        .ctx("set up")?;
+    let (c4, a4) = pairs.pop().ok_or("pair 4")?;
+    let (c3, a3) = pairs.pop().ok_or("pair 3")?;
+    let (c2, a2) = pairs.pop().ok_or("pair 2")?;
+    let (c1, a1) = pairs.pop().ok_or("pair 1")?;
+    // A task that parks on a read.
+    let waiting = lp
+        .create_task(async move {
+            let mut b = [0u8; 1];
+            let _ = c4.read(&mut b).await;
+            drop(a4);
+        })
+        .ctx("create_task")?;
+    lp.run_until_complete(wasio::yield_now())
+        .ctx("let the reader park")?;
+    // Work that will never run: a callback, a timer, a task never polled.
+    lp.call_soon(move || drop((c1, a1))).ctx("call_soon")?;
+    lp.call_later(Duration::from_secs(3600), move || drop((c2, a2)))
+        .ctx("call_later")?;
+    let never_polled = lp
+        .create_task(async move {
+            let mut b = [0u8; 1];
+            let _ = a3.read(&mut b).await;
+            drop(c3);
+        })
+        .ctx("create_task")?;
+    drop(never_polled);
+    t.push(format!(
+        "before drop: tasks={} sources={}",
+        lp.stats().tasks,
+        lp.stats().io_sources
+    ));
+    drop(waiting);
+    drop(listener);
+    drop(lp);
+    t.push("dropped without closing");
+    // Everything still works afterwards.
+    let echoed = crate::block(async {
+        let l = TcpListener::bind(lo4()).await.ctx("bind")?;
+        let c = TcpStream::connect(l.local_addr().ctx("addr")?)
+            .await
+            .ctx("connect")?;
+        let (a, _) = l.accept().await.ctx("accept")?;
+        c.write_all(b"after").await.ctx("write")?;
+        let mut buf = [0u8; 5];
+        a.read_exact(&mut buf).await.ctx("read")?;
+        ensure!(&buf == b"after", "echo after the drop: {buf:?}");
+        Ok(())
+    });
+    t.push(format!("a new loop works={}", echoed.is_ok()));
+    echoed?;
+    t.expect(&[
+        "before drop: tasks=2 sources=9",
+        "dropped without closing",
+        "a new loop works=true",
+    ])
+}
+
+/// Several tasks may wait on one source in the same direction: two tasks accepting on one
+/// shared listener both get a connection, and two tasks reading one shared stream both get
+/// data (tokio's `accept(&self)`). A waiter that is never woken fails with a message instead of
+/// hanging.
+pub fn tcp_shared_sources_wake_every_waiter(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        let limit = Duration::from_secs(10);
+        let listener = Rc::new(TcpListener::bind(lo4()).await.ctx("bind")?);
+        let addr = listener.local_addr().ctx("local_addr")?;
+        let acceptors: Vec<_> = (0..2)
+            .map(|_| {
+                let l = listener.clone();
+                wasio::spawn(async move { wasio::timeout(limit, l.accept()).await })
+            })
+            .collect();
+        // Both acceptors wait before the first client arrives.
+        wasio::yield_now().await;
+        wasio::yield_now().await;
+        let c1 = TcpStream::connect(addr).await.ctx("connect 1")?;
+        let c2 = TcpStream::connect(addr).await.ctx("connect 2")?;
+        let mut accepted = Vec::new();
+        for (i, a) in acceptors.into_iter().enumerate() {
+            match a.await.ctx("acceptor task")? {
+                Ok(Ok((s, _))) => accepted.push(s),
+                Ok(Err(e)) => return Err(format!("acceptor {i}: {e}")),
+                Err(_) => return Err(format!("acceptor {i} was never woken")),
+            }
+        }
+        t.push(format!("accepted by two waiters: {}", accepted.len()));
+        let shared = Rc::new(accepted.remove(0));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let s = shared.clone();
+                wasio::spawn(async move {
+                    let mut b = [0u8; 1];
+                    wasio::timeout(limit, s.read(&mut b)).await
+                })
+            })
+            .collect();
+        wasio::yield_now().await;
+        wasio::yield_now().await;
+        // Two bytes, one for each reader (each reads at most one).
+        let writer = if shared.peer_addr().ok() == c1.local_addr().ok() {
+            &c1
+        } else {
+            &c2
+        };
+        writer.write_all(b"ab").await.ctx("write")?;
+        let mut got = 0;
+        for (i, r) in readers.into_iter().enumerate() {
+            match r.await.ctx("reader task")? {
+                Ok(Ok(1)) => got += 1,
+                Ok(other) => return Err(format!("reader {i} got {other:?}")),
+                Err(_) => return Err(format!("reader {i} was never woken")),
+            }
+        }
+        t.push(format!("read by two waiters: {got}"));
+        t.expect(&["accepted by two waiters: 2", "read by two waiters: 2"])
+    })
+}
+
+/// A program that writes 1 MiB, drops its stream and returns at once loses nothing:
+/// `wasio::run` lets the loop's internal flushes finish (bounded) before it closes the loop,
+/// instead of cancelling them with the leftover tasks. The reader here swallows cancellation
+/// (as an asyncio task may) and reads to end of stream.
+pub fn tcp_write_drop_and_return_loses_nothing(t: &Transcript) -> Result<(), String> {
+    let data = payload(9, 1 << 20);
+    let want = checksum(&data);
+    let received: Rc<RefCell<Vec<u8>>> = Rc::default();
+    let ended: Rc<RefCell<String>> = Rc::default();
+    let (r2, e2) = (received.clone(), ended.clone());
+    wasio::run(async move {
+        let l = TcpListener::bind(lo4()).await.ctx("bind")?;
+        let addr = l.local_addr().ctx("local_addr")?;
+        wasio::spawn(async move {
+            let Ok((a, _)) = l.accept().await else {
+                *e2.borrow_mut() = "accept failed".into();
+                return;
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match wasio::task::catch_cancel(a.read(&mut buf)).await {
+                    Err(_) => continue,
+                    Ok(Ok(0)) => {
+                        *e2.borrow_mut() = "end of stream".into();
+                        return;
+                    }
+                    Ok(Ok(n)) => r2.borrow_mut().extend_from_slice(&buf[..n]),
+                    Ok(Err(e)) => {
+                        *e2.borrow_mut() = kind(&e);
+                        return;
+                    }
+                }
+            }
+        })
+        .detach();
+        let c = TcpStream::connect(addr).await.ctx("connect")?;
+        c.write_all(&data).await.ctx("write")?;
+        drop(c);
+        Ok::<_, String>(())
+    })
+    .ctx("wasio::run")??;
+    let got = received.borrow();
+    t.push(format!("reader: {}", ended.borrow()));
+    t.push(format!(
+        "received {} bytes, checksum ok={}",
+        got.len(),
+        checksum(&got) == want
+    ));
+    t.expect(&[
+        "reader: end of stream",
+        "received 1048576 bytes, checksum ok=true",
+    ])
+}

@@ -64,6 +64,32 @@ pub fn tmr01_when_is_unchanged_by_cancel_and_firing(t: &Transcript) -> Result<()
     t.expect(&["fired"])
 }
 
+/// The next instant the monotonic clock gives after `t` (spins for at most its resolution).
+fn next_instant(t: Instant) -> Instant {
+    loop {
+        let now = Instant::now();
+        if now > t {
+            return now;
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// TMR-01/TMR-02: deadlines earlier than the loop's creation keep their order (asyncio: the
+/// heap orders by `when` whatever its sign) and `when()` gives them back exactly.
+pub fn tmr01_deadlines_before_the_loop_keep_order_and_value(t: &Transcript) -> Result<(), String> {
+    let earlier = Instant::now();
+    let later = next_instant(earlier);
+    let lp = new_loop()?;
+    let a = lp.call_at(later, t.rec("later")).ctx("call_at")?;
+    let b = lp.call_at(earlier, t.rec("earlier")).ctx("call_at")?;
+    ensure_eq!(a.when(), later, "when() of a deadline before the loop");
+    ensure_eq!(b.when(), earlier, "when() of a deadline before the loop");
+    lp.call_soon(stopper(&lp)).ctx("call_soon")?;
+    lp.run_forever().ctx("run_forever")?;
+    t.expect(&["earlier", "later"])
+}
+
 /// TMR-01: loop time never goes backwards and follows the monotonic clock.
 pub fn tmr01_loop_time_is_monotonic(t: &Transcript) -> Result<(), String> {
     let lp = new_loop()?;
