@@ -354,6 +354,26 @@ where
     wasio::run(body).ctx("wasio::run")?
 }
 
+/// Awaits `fut` for at most `limit`; `Err` naming `what` if the limit is hit first. Unlike
+/// `wasio::timeout`, the limit is checked *before* the future is polled again, so a future
+/// that only makes progress because the limit's timer woke its task still fails: a lost
+/// wake-up cannot pass for a slow one.
+pub async fn within<F: std::future::Future>(
+    limit: std::time::Duration,
+    what: &str,
+    fut: F,
+) -> Result<F::Output, String> {
+    let mut fut = std::pin::pin!(fut);
+    let mut deadline = std::pin::pin!(wasio::sleep(limit));
+    std::future::poll_fn(|cx| {
+        if deadline.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Err(format!("{what}: not done within {limit:?}")));
+        }
+        fut.as_mut().poll(cx).map(Ok)
+    })
+    .await
+}
+
 /// The kind of an I/O error, as transcripts record it (the same in both worlds).
 pub fn kind(e: &std::io::Error) -> String {
     format!("{:?}", e.kind())

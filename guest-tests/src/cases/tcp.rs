@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use wasio::net::{ServerOptions, TcpListener, TcpStream, start_server};
 
 use super::net_util::{checksum, echo, lo4, payload, refused_addr};
-use crate::{Context, Transcript, block, ensure, ensure_eq, kind};
+use crate::{Context, Transcript, block, ensure, ensure_eq, kind, within};
 
 /// A listener, one connection, an echo, a clean end of stream.
 pub fn tcp_echo_round_trip(t: &Transcript) -> Result<(), String> {
@@ -404,7 +404,7 @@ pub fn tcp_shared_sources_wake_every_waiter(t: &Transcript) -> Result<(), String
         let acceptors: Vec<_> = (0..2)
             .map(|_| {
                 let l = listener.clone();
-                wasio::spawn(async move { wasio::timeout(limit, l.accept()).await })
+                wasio::spawn(async move { within(limit, "an acceptor", l.accept()).await })
             })
             .collect();
         // Both acceptors wait before the first client arrives.
@@ -417,7 +417,7 @@ pub fn tcp_shared_sources_wake_every_waiter(t: &Transcript) -> Result<(), String
             match a.await.ctx("acceptor task")? {
                 Ok(Ok((s, _))) => accepted.push(s),
                 Ok(Err(e)) => return Err(format!("acceptor {i}: {e}")),
-                Err(_) => return Err(format!("acceptor {i} was never woken")),
+                Err(e) => return Err(format!("acceptor {i} was never woken: {e}")),
             }
         }
         t.push(format!("accepted by two waiters: {}", accepted.len()));
@@ -427,7 +427,7 @@ pub fn tcp_shared_sources_wake_every_waiter(t: &Transcript) -> Result<(), String
                 let s = shared.clone();
                 wasio::spawn(async move {
                     let mut b = [0u8; 1];
-                    wasio::timeout(limit, s.read(&mut b)).await
+                    within(limit, "a reader", s.read(&mut b)).await
                 })
             })
             .collect();
@@ -445,7 +445,7 @@ pub fn tcp_shared_sources_wake_every_waiter(t: &Transcript) -> Result<(), String
             match r.await.ctx("reader task")? {
                 Ok(Ok(1)) => got += 1,
                 Ok(other) => return Err(format!("reader {i} got {other:?}")),
-                Err(_) => return Err(format!("reader {i} was never woken")),
+                Err(e) => return Err(format!("reader {i} was never woken: {e}")),
             }
         }
         t.push(format!("read by two waiters: {got}"));
@@ -453,17 +453,17 @@ pub fn tcp_shared_sources_wake_every_waiter(t: &Transcript) -> Result<(), String
     })
 }
 
-/// A program that writes 1 MiB, drops its stream and returns at once loses nothing:
-/// `wasio::run` lets the loop's internal flushes finish (bounded) before it closes the loop,
-/// instead of cancelling them with the leftover tasks. The reader here swallows cancellation
-/// (as an asyncio task may) and reads to end of stream.
+/// A program that writes, drops its stream and returns at once loses nothing: `wasio::run`
+/// lets the loop's internal flushes finish (bounded) before it closes the loop, instead of
+/// cancelling them with the leftover tasks. To leave writes queued in the host, the peer reads
+/// nothing until the program has returned (it waits for `run`'s cancellation, swallows it, as
+/// an asyncio task may, and then reads to end of stream), and the program writes until the
+/// socket stops taking data.
 pub fn tcp_write_drop_and_return_loses_nothing(t: &Transcript) -> Result<(), String> {
-    let data = payload(9, 1 << 20);
-    let want = checksum(&data);
     let received: Rc<RefCell<Vec<u8>>> = Rc::default();
     let ended: Rc<RefCell<String>> = Rc::default();
     let (r2, e2) = (received.clone(), ended.clone());
-    wasio::run(async move {
+    let sent = wasio::run(async move {
         let l = TcpListener::bind(lo4()).await.ctx("bind")?;
         let addr = l.local_addr().ctx("local_addr")?;
         wasio::spawn(async move {
@@ -471,6 +471,12 @@ pub fn tcp_write_drop_and_return_loses_nothing(t: &Transcript) -> Result<(), Str
                 *e2.borrow_mut() = "accept failed".into();
                 return;
             };
+            // Read nothing until `run` cancels the leftover tasks, and a little longer: the
+            // flush of the dropped stream must not depend on this reader's turn.
+            let _ = wasio::task::catch_cancel(std::future::pending::<()>()).await;
+            for _ in 0..3 {
+                let _ = wasio::task::catch_cancel(wasio::yield_now()).await;
+            }
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 match wasio::task::catch_cancel(a.read(&mut buf)).await {
@@ -489,20 +495,27 @@ pub fn tcp_write_drop_and_return_loses_nothing(t: &Transcript) -> Result<(), Str
         })
         .detach();
         let c = TcpStream::connect(addr).await.ctx("connect")?;
-        c.write_all(&data).await.ctx("write")?;
+        let chunk = payload(9, 64 * 1024);
+        let mut sent = Vec::new();
+        // Write until the socket stops taking data (the peer is not reading).
+        while let Ok(res) = within(Duration::from_millis(300), "write", c.write(&chunk)).await {
+            let n = res.ctx("write")?;
+            sent.extend_from_slice(&chunk[..n]);
+            ensure!(sent.len() < 256 << 20, "writes never blocked");
+        }
         drop(c);
-        Ok::<_, String>(())
+        Ok::<_, String>(sent)
     })
     .ctx("wasio::run")??;
     let got = received.borrow();
     t.push(format!("reader: {}", ended.borrow()));
     t.push(format!(
-        "received {} bytes, checksum ok={}",
-        got.len(),
-        checksum(&got) == want
+        "everything written arrived={} checksum ok={}",
+        got.len() == sent.len(),
+        checksum(&got) == checksum(&sent)
     ));
     t.expect(&[
         "reader: end of stream",
-        "received 1048576 bytes, checksum ok=true",
+        "everything written arrived=true checksum ok=true",
     ])
 }
