@@ -62,7 +62,7 @@ impl<const N: usize> From<[&str; N]> for Hosts {
     }
 }
 
-/// Options of [`start_server`].
+/// Options of [`start_server`](super::start_server).
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub(crate) listen: ListenOptions,
@@ -106,7 +106,7 @@ impl ServerOptions {
         self
     }
     /// Start accepting before `start_server` returns (default) or only on
-    /// [`Server::start_serving`] / [`Server::serve_forever`].
+    /// [`Server::start_serving`](super::Server::start_serving) / [`Server::serve_forever`](super::Server::serve_forever).
     pub fn start_serving(mut self, on: bool) -> ServerOptions {
         self.start_serving = on;
         self
