@@ -31,6 +31,7 @@ impl Guest for Suite {
             passed: result.is_ok(),
             message: result.err().unwrap_or_default(),
             transcript: t.events(),
+            notes: t.notes(),
         })
     }
 }
@@ -40,5 +41,6 @@ fn convert(out: crate::Outcome) -> Outcome {
         passed: out.passed,
         message: out.message,
         transcript: out.transcript,
+        notes: out.notes,
     }
 }

@@ -24,6 +24,7 @@ pub mod cases;
 mod export;
 #[cfg(target_os = "wasi")]
 mod probes;
+pub mod prop;
 
 /// Calls `$m!(name)` once per case: the only list of cases.
 #[macro_export]
@@ -146,6 +147,9 @@ macro_rules! foreach_case {
         $m!(cli07_failure_reporting_follows_asyncio);
         $m!(cli08_local_addr_binding);
         $m!(cli09_defaults_and_connect_timeout);
+        // robustness: generated programs against the asyncio model, misuse fuzzing
+        $m!(prop_loop_follows_the_asyncio_model);
+        $m!(fuzz_misuse_gives_clear_errors);
     };
 }
 
@@ -185,8 +189,12 @@ pub const CASES: &[&str] = &{
 };
 
 /// The ordered events a case recorded; shared by the closures the case schedules.
+///
+/// Besides the events (compared between the worlds), a case may leave notes: figures that
+/// legitimately differ between runs (bytes moved, connections served, peak counts). Notes are
+/// printed by the runners and never compared.
 #[derive(Clone, Default)]
-pub struct Transcript(Rc<RefCell<Vec<String>>>);
+pub struct Transcript(Rc<RefCell<Vec<String>>>, Rc<RefCell<Vec<String>>>);
 
 impl Transcript {
     /// A new, empty transcript.
@@ -212,6 +220,16 @@ impl Transcript {
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.borrow().is_empty()
+    }
+
+    /// Leaves a note: printed by the runners, not compared.
+    pub fn note(&self, note: impl Into<String>) {
+        self.1.borrow_mut().push(note.into());
+    }
+
+    /// The notes so far.
+    pub fn notes(&self) -> Vec<String> {
+        self.1.borrow().clone()
     }
 
     /// A closure that records `event` (for `call_soon` and friends).
@@ -288,6 +306,8 @@ pub struct Outcome {
     pub message: String,
     /// The recorded events.
     pub transcript: Vec<String>,
+    /// Figures the case reported (not compared between the worlds).
+    pub notes: Vec<String>,
 }
 
 /// Runs one case by name (used by the wasm export and by the native runners).
@@ -298,6 +318,7 @@ pub fn run_case(name: &str) -> Outcome {
         passed: result.is_ok(),
         message: result.err().unwrap_or_default(),
         transcript: t.events(),
+        notes: t.notes(),
     }
 }
 

@@ -33,6 +33,7 @@ fn failed(message: String) -> guest_tests::Outcome {
         passed: false,
         message,
         transcript: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

@@ -406,6 +406,7 @@ impl Suite<'_> {
                     passed: o.passed,
                     message: o.message,
                     transcript: o.transcript,
+                    notes: o.notes,
                 }),
                 None,
             ),

@@ -250,6 +250,12 @@ async fn compare(
         if let Verdict::Disagree(why) = &row.verdict {
             println!("{}", indent(why));
         }
+        for n in &row.native.notes {
+            println!("    native: {n}");
+        }
+        for n in row.wasi.outcome.iter().flat_map(|o| &o.notes) {
+            println!("    wasi:   {n}");
+        }
     }
     println!();
     println!("divergences ({}):", list_path.display());

@@ -20,7 +20,7 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,6 +121,26 @@ fn report_unretrieved(core: &Weak<Core>, h: &TaskHeader, msg: &str) {
     );
 }
 
+pin_project_lite::pin_project! {
+    /// The future a task runs: the user's future, then its [`Lifetime`]. Field order is drop
+    /// order, in every state (never polled, pending, finished): the user's future (and what it
+    /// owns) goes first, then the task reports itself destroyed if it was pending.
+    struct TaskFuture<F> {
+        #[pin]
+        future: F,
+        lifetime: Lifetime,
+    }
+}
+
+impl<F: Future> Future for TaskFuture<F> {
+    type Output = Result<F::Output, Failure>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        step(this.lifetime, this.future, cx)
+    }
+}
+
 /// Creates a task on `core` and queues its first step (TSK-01). The caller checked that the
 /// loop is open. `internal` marks work the loop itself started (see [`TaskHeader`]).
 pub(crate) fn spawn_on<F>(
@@ -137,16 +157,12 @@ where
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let header = Rc::new(TaskHeader::new(id, name.clone(), internal));
     core.tasks.borrow_mut().insert(&header);
-    // Built outside the async block so that it is dropped (and reports) even if the task is
-    // destroyed before its first step.
-    let lifetime = Lifetime {
-        header: header.clone(),
-        core: Rc::downgrade(core),
-    };
-    let wrapped = async move {
-        let lifetime = lifetime;
-        let mut fut = pin!(future);
-        std::future::poll_fn(|cx| step(&lifetime, fut.as_mut(), cx)).await
+    let wrapped = TaskFuture {
+        future,
+        lifetime: Lifetime {
+            header: header.clone(),
+            core: Rc::downgrade(core),
+        },
     };
     let shared = core.shared.clone();
     let (runnable, task) = async_task::Builder::new()
