@@ -81,8 +81,13 @@ pub fn judge(
         Verdict::Disagree(format!("native failed: {}", native.message))
     } else if !wasi.passed() {
         Verdict::Disagree(format!("WASI {}", wasi.explain()))
+    } else if let Some(d) = listed
+        && let Some(missing) = shows_missing(d, native, wasi)
+    {
+        Verdict::Disagree(missing)
     } else if !same && let Some(d) = listed {
-        // A listed divergence allows the transcripts to differ; both sides must still pass.
+        // A listed divergence allows the transcripts to differ; both sides must still pass,
+        // and show what the divergence says each world shows.
         Verdict::Listed(d.id.clone())
     } else if !same {
         let w = wasi
@@ -98,6 +103,36 @@ pub fn judge(
         Verdict::Agree
     };
     (same, verdict)
+}
+
+/// What a listed case fails to show of its divergence's `native-shows` / `wasi-shows`.
+fn shows_missing(
+    d: &Divergence,
+    native: &guest_tests::Outcome,
+    wasi: &CaseReport,
+) -> Option<String> {
+    let wasi_events = wasi
+        .outcome
+        .as_ref()
+        .map(|o| o.transcript.as_slice())
+        .unwrap_or(&[]);
+    if let Some(want) = &d.native_shows
+        && !native.transcript.iter().any(|e| e == want)
+    {
+        return Some(format!(
+            "divergence `{}`: the native transcript must show {want:?}: {:?}",
+            d.id, native.transcript
+        ));
+    }
+    if let Some(want) = &d.wasi_shows
+        && !wasi_events.iter().any(|e| e == want)
+    {
+        return Some(format!(
+            "divergence `{}`: the WASI transcript must show {want:?}: {wasi_events:?}",
+            d.id
+        ));
+    }
+    None
 }
 
 /// Runs `name` in both worlds.

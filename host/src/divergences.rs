@@ -2,7 +2,9 @@
 //!
 //! Format: each `## <id>` heading starts a divergence; the lines `- <key>: <value>` under it
 //! give `what`, `native`, `wasi`, `probe` (the guest probe the host runs to check the WASI side)
-//! and `cases` (shared cases whose outcome or transcript may differ; usually none).
+//! and `cases` (shared cases whose outcome or transcript may differ; usually none). A listed
+//! case may state what each world must show: `native-shows` and `wasi-shows` are events its
+//! transcript must contain natively and in wasmtime, so the case stays strict in both worlds.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +25,10 @@ pub struct Divergence {
     pub test: Option<String>,
     /// Shared cases allowed to differ between the worlds.
     pub cases: Vec<String>,
+    /// An event the native transcript of those cases must contain.
+    pub native_shows: Option<String>,
+    /// An event the WASI transcript of those cases must contain.
+    pub wasi_shows: Option<String>,
 }
 
 /// The list shipped with the host.
@@ -60,6 +66,8 @@ pub fn parse(text: &str) -> Result<Vec<Divergence>, String> {
                 d.probe = Some(value.trim_matches('`').to_string()).filter(|p| !p.is_empty())
             }
             "test" => d.test = Some(value).filter(|t| !t.is_empty()),
+            "native-shows" => d.native_shows = Some(value.trim_matches('`').to_string()),
+            "wasi-shows" => d.wasi_shows = Some(value.trim_matches('`').to_string()),
             "cases" => {
                 d.cases = value
                     .split(',')
@@ -111,6 +119,9 @@ mod tests {
             "a check is required"
         );
         assert!(parse("## x\n- bogus: y\n").is_err());
+        let shows = parse("## x\n- what: y\n- wasi: z\n- test: t\n- cases: c\n- native-shows: `a`\n- wasi-shows: b\n").unwrap();
+        assert_eq!(shows[0].native_shows.as_deref(), Some("a"));
+        assert_eq!(shows[0].wasi_shows.as_deref(), Some("b"));
     }
 
     #[test]

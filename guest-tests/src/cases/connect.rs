@@ -9,7 +9,7 @@ use wasio::net::{
 };
 
 use super::net_util::{hanging_addr, lo4, lo6, refused_addr};
-use crate::{Context, Transcript, block, ensure, ensure_eq, kind};
+use crate::{Context, Transcript, block, ensure, ensure_eq, kind, within};
 
 fn err_kind<T>(r: &std::io::Result<T>) -> String {
     match r {
@@ -249,8 +249,18 @@ pub fn cli06_losers_are_closed(t: &Transcript) -> Result<(), String> {
         let loser_closed = match loser {
             Err(_elapsed) => true,
             Ok(Ok((conn, _))) => {
+                // A loser left open would never send end of stream: bounded, it fails here.
                 let mut buf = [0u8; 1];
-                !matches!(conn.read(&mut buf).await, Ok(n) if n > 0)
+                match within(
+                    Duration::from_secs(10),
+                    "the loser's end of stream",
+                    conn.read(&mut buf),
+                )
+                .await
+                {
+                    Ok(r) => !matches!(r, Ok(n) if n > 0),
+                    Err(e) => return Err(e),
+                }
             }
             Ok(Err(e)) => return Err(format!("accept loser: {e}")),
         };
@@ -270,8 +280,18 @@ pub fn cli06_cancelling_the_race_closes_every_attempt(t: &Transcript) -> Result<
         let before = lp.stats().io_sources;
         let opts = ConnectOptions::new().happy_eyeballs_delay(Some(Duration::from_millis(10)));
         let race = wasio::spawn(async move { connect_addrs(&[hang1, hang2], &opts).await });
-        // Both attempts start within 10 ms; both hang.
-        wasio::sleep(Duration::from_millis(100)).await;
+        // Both attempts start within 10 ms; both hang. Wait until both sockets exist.
+        let lp2 = lp.clone();
+        within(
+            Duration::from_secs(10),
+            "both attempts in flight",
+            async move {
+                while lp2.stats().io_sources - before < 2 {
+                    wasio::sleep(Duration::from_millis(1)).await;
+                }
+            },
+        )
+        .await?;
         let in_flight = lp.stats().io_sources - before;
         race.cancel();
         let res = race.await;

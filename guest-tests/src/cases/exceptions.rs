@@ -210,19 +210,24 @@ pub fn dbg01_slow_callback_warns_in_debug_mode(t: &Transcript) -> Result<(), Str
         lp.call_soon(stopper(&lp)).ctx("call_soon")?;
         lp.run_forever().ctx("run_forever")
     })?;
+    // Exactly one warning names the slow callback. A fast callback preempted past the
+    // threshold on a loaded machine may earn a warning of its own; those are not counted.
     let warns = cap.wasio_events(Level::WARN);
-    t.push(format!("warnings={}", warns.len()));
-    for w in &warns {
+    let slow: Vec<_> = warns
+        .iter()
+        .filter(|w| w.message.contains("slow_callback"))
+        .collect();
+    t.push(format!("warnings naming the slow callback={}", slow.len()));
+    for w in &slow {
         t.push(format!(
-            "names callback={} says took={}",
-            w.message.contains("slow_callback"),
+            "says took={}",
             w.message.starts_with("Executing <Handle ") && w.message.contains("> took ")
         ));
     }
     t.expect(&[
         "default threshold=100ms",
-        "warnings=1",
-        "names callback=true says took=true",
+        "warnings naming the slow callback=1",
+        "says took=true",
     ])
 }
 

@@ -18,6 +18,10 @@ pub(crate) fn lo6() -> SocketAddr {
     SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0))
 }
 
+/// The bound of a wait on a remote event (a connection ending, a server closing): hitting it
+/// fails the case with a message instead of hanging until the harness gives up.
+pub(crate) const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// An address nobody listens on (a listener's port, after closing it).
 pub(crate) async fn refused_addr() -> Result<SocketAddr, String> {
     let l = TcpListener::bind(lo4()).await.ctx("bind")?;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use wasio::net::{ServerOptions, TcpListener, TcpStream, start_server};
 
-use super::net_util::{checksum, echo, lo4, payload, refused_addr};
+use super::net_util::{WAIT, checksum, echo, lo4, payload, refused_addr};
 use crate::{Context, Transcript, block, ensure, ensure_eq, kind, within};
 
 /// A listener, one connection, an echo, a clean end of stream.
@@ -231,7 +231,7 @@ pub fn tcp_50_connections_none_starves(t: &Transcript) -> Result<(), String> {
             c.await.ctx("client task")?.ctx("client")?;
         }
         server.close();
-        server.wait_closed().await;
+        within(WAIT, "wait_closed", server.wait_closed()).await?;
         let counts = counts.borrow();
         let min = counts.iter().copied().min().unwrap_or(0);
         let max = counts.iter().copied().max().unwrap_or(0);
@@ -281,7 +281,7 @@ pub fn tcp_drop_after_write_loses_nothing(t: &Transcript) -> Result<(), String> 
             checksum(&got) == sum
         ));
         server.close();
-        server.wait_closed().await;
+        within(WAIT, "wait_closed", server.wait_closed()).await?;
         t.expect(&["received 262144 checksum ok=true"])
     })
 }

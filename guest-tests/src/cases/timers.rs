@@ -438,13 +438,30 @@ pub fn tmr_timeout_and_interval(t: &Transcript) -> Result<(), String> {
                 Ok(iv) => iv,
                 Err(e) => return Err(e.to_string()),
             };
-            let mut ticks = Vec::new();
+            // Each tick is observed no earlier than its scheduled instant, and the scheduled
+            // instants sit on the period's grid.
+            let mut scheduled = Vec::new();
             for _ in 0..3 {
-                ticks.push(iv.tick().await);
+                let at = iv.tick().await;
+                let seen = Instant::now();
+                if seen < at {
+                    return Err(format!("tick observed at {seen:?}, before {at:?}"));
+                }
+                scheduled.push((at, seen));
             }
-            for w in ticks.windows(2) {
-                if w[1] - w[0] < period {
-                    return Err(format!("ticks closer than the period: {ticks:?}"));
+            let first = scheduled[0].0;
+            for (k, (at, seen)) in scheduled.iter().enumerate() {
+                let due = first + period * k as u32;
+                if *at != due {
+                    return Err(format!(
+                        "tick {k} scheduled at {at:?}, not on the grid ({due:?})"
+                    ));
+                }
+                if seen.duration_since(first) < period * k as u32 {
+                    return Err(format!(
+                        "tick {k} came {:?} after the first, before {k} periods",
+                        seen.duration_since(first)
+                    ));
                 }
             }
             t2.push("3 ticks");
