@@ -143,10 +143,13 @@ impl Drop for Core {
     fn drop(&mut self) {
         self.shared.set_closed();
         self.local.closed.set(true);
-        // Break the task ⇄ waker cycles so detached tasks are destroyed, not leaked. Their
-        // sources drop in their own (child-first) order; nothing can reach this loop any more.
+        // Destroy the tasks still alive (a task woken on a closed loop is dropped, not queued),
+        // so none is leaked in a cycle through a waker held elsewhere. Their sources drop in
+        // their own (child-first) order; nothing can reach this loop any more.
         let wakers = self.tasks.get_mut().take_wakers();
-        drop(wakers);
+        for w in wakers {
+            w.wake();
+        }
     }
 }
 

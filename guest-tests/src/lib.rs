@@ -150,6 +150,7 @@ macro_rules! foreach_case {
         // robustness: generated programs against the asyncio model, misuse fuzzing
         $m!(prop_loop_follows_the_asyncio_model);
         $m!(fuzz_misuse_gives_clear_errors);
+        $m!(soak_echo_server_mixed_clients);
     };
 }
 

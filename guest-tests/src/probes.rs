@@ -21,6 +21,7 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "spin" => spin(),
         "block_forever" => block_forever(),
         "memory_hog" => memory_hog(t),
+        "handle_hog" => handle_hog(t),
         "connect_non_loopback" => connect_non_loopback(t),
         "fairness" => fairness(t),
         "div_no_threads" => div_no_threads(t),
@@ -63,6 +64,20 @@ fn memory_hog(t: &Transcript) -> Result<(), String> {
         t.push(format!("{} MiB", (i + 1) * 64));
     }
     Err("4 GiB allocated without hitting the memory limit".into())
+}
+
+/// Opens pollables without bound and keeps them all: the host's handle limit must stop it.
+fn handle_hog(t: &Transcript) -> Result<(), String> {
+    let mut hoard = Vec::new();
+    for i in 0..10_000_000u64 {
+        hoard.push(wasip2::clocks::monotonic_clock::subscribe_duration(
+            3_600_000_000_000,
+        ));
+        if i % 100_000 == 0 {
+            t.push(format!("{i} handles"));
+        }
+    }
+    Err("10,000,000 handles opened without hitting the host's limit".into())
 }
 
 /// Tries to connect to a documentation address (192.0.2.1, TEST-NET-1): the host's policy must

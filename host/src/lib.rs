@@ -307,6 +307,9 @@ pub struct CaseReport {
     pub stderr: String,
     /// Wall-clock time of the case.
     pub elapsed: Duration,
+    /// Live resources in the store's table just before the case ran and just after it
+    /// returned (when it returned): a difference is something the guest leaked.
+    pub handles: Option<(usize, usize)>,
 }
 
 impl CaseReport {
@@ -337,6 +340,11 @@ impl CaseReport {
         }
         s
     }
+}
+
+/// The number of live resources (streams, sockets, pollables...) in a store's table.
+fn live_handles(store: &mut Store<State>) -> usize {
+    store.data_mut().table.iter_mut().count()
 }
 
 /// Describes a guest error: which limit stopped it, or the trap.
@@ -391,17 +399,19 @@ impl Suite<'_> {
                 .await
                 .context("instantiate guest-tests")?;
             let runner = inst.wasio_harness_runner();
-            if probe {
+            let before = live_handles(&mut store);
+            let out = if probe {
                 runner.call_run_probe(&mut store, name).await
             } else {
                 runner.call_run_case(&mut store, name).await
-            }
+            }?;
+            Ok((out, before, live_handles(&mut store)))
         };
         let res = with_limits(self.host.config.timeout, fut).await;
         let elapsed = started.elapsed();
         let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
-        let (outcome, failure) = match res {
-            Ok(o) => (
+        let (outcome, failure, handles) = match res {
+            Ok((o, before, after)) => (
                 Some(guest_tests::Outcome {
                     passed: o.passed,
                     message: o.message,
@@ -409,13 +419,15 @@ impl Suite<'_> {
                     notes: o.notes,
                 }),
                 None,
+                Some((before, after)),
             ),
-            Err(e) => (None, Some(describe_error(&e))),
+            Err(e) => (None, Some(describe_error(&e)), None),
         };
         CaseReport {
             name: name.to_string(),
             outcome,
             failure,
+            handles,
             stdout: text(&out),
             stderr: text(&err),
             elapsed,

@@ -33,6 +33,9 @@ macro_rules! native_case {
                 out.message,
                 out.transcript
             );
+            for note in &out.notes {
+                eprintln!("{}: {note}", stringify!($name));
+            }
         }
     };
 }

@@ -191,9 +191,10 @@ impl EventLoop {
     /// Closes the loop: pending callbacks, timers and queued task steps are dropped without
     /// running (LIFE-04). Fails on a running loop; idempotent.
     ///
-    /// Order: mark closed (new calls fail), then drop the ready queue, the timer heap, the
-    /// remote queue and the tasks' own wakers, repeating until nothing new was queued by the
-    /// destructors. Tasks destroyed this way report `Task was destroyed but it is pending!`.
+    /// Order: mark closed (new calls fail), then drop the ready queue, the timer heap and the
+    /// remote queue, and wake every task (a task woken on a closed loop is destroyed),
+    /// repeating until nothing new was queued by the destructors. Tasks destroyed this way
+    /// report `Task was destroyed but it is pending!`.
     pub fn close(&self) -> Result<(), Error> {
         let core = &self.core;
         if core.running.get() {
@@ -218,7 +219,13 @@ impl EventLoop {
             }
             drop(timers);
             drop(remote);
-            drop(wakers);
+            // Waking a task of a closed loop destroys it: its step is dropped instead of
+            // queued. That also ends tasks whose wakers are held elsewhere (a server's
+            // `serve_forever` waker, a `wait_closed` waiter), which dropping our copies alone
+            // would leave alive in a cycle.
+            for w in wakers {
+                w.wake();
+            }
         }
         tracing::debug!(target: "wasio", "event loop closed");
         Ok(())

@@ -504,6 +504,14 @@ pub fn fuzz(seed: u64, programs: u64) -> Result<Tally, String> {
         c.server.borrow_mut().take();
         c.listener.borrow_mut().take();
         let t = c.tally.borrow().clone();
+        drop(c);
+        // Closed, with every program object dropped: nothing of the loop may live on.
+        let left = lp.stats();
+        if left.io_sources != 0 || left.tasks != 0 {
+            total
+                .wrong
+                .push(format!("seed {s}: leaked after close: {left:?}"));
+        }
         total.programs += 1;
         total.ops += t.ops;
         total.errors += t.errors;

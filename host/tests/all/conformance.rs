@@ -1,4 +1,5 @@
-//! Every shared case, one `#[test]` each, in wasmtime.
+//! Every shared case, one `#[test]` each, in wasmtime: it passes, and it leaves no resource
+//! (socket, stream, pollable) behind in the store.
 
 use crate::{block_on, suite};
 
@@ -12,6 +13,18 @@ macro_rules! host_case {
                 "{}: {}",
                 stringify!($name),
                 report.explain()
+            );
+            for note in report.outcome.iter().flat_map(|o| &o.notes) {
+                eprintln!("{}: {note}", stringify!($name));
+            }
+            // Whatever the case opened (sockets, streams, pollables) is gone when it returns.
+            let (before, after) = report.handles.expect("the case returned");
+            assert_eq!(
+                after,
+                before,
+                "{}: the guest left {} resources behind",
+                stringify!($name),
+                after.saturating_sub(before)
             );
         }
     };

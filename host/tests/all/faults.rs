@@ -117,6 +117,27 @@ fn memory_limit_stops_a_hog() {
 }
 
 #[test]
+fn handle_hog_is_stopped_by_the_handle_limit_and_the_host_stays_healthy() {
+    let host = Host::new(HostConfig {
+        max_component_handles: 20_000,
+        ..HostConfig::default()
+    })
+    .expect("host");
+    let s = host.suite(Path::new(GUEST_TESTS_COMPONENT)).expect("suite");
+    let report = block_on(s.run_probe("handle_hog"));
+    assert!(!report.passed(), "{}", report.explain());
+    let failure = report.failure.clone().unwrap_or_default();
+    assert!(
+        failure.contains("trapped") || failure.contains("handle"),
+        "{}",
+        report.explain()
+    );
+    // The same host runs the next guest normally.
+    let next = block_on(s.run_case(guest_tests::CASES[0]));
+    assert!(next.passed(), "after the hog: {}", next.explain());
+}
+
+#[test]
 fn unknown_probe_is_a_failed_outcome() {
     let report = block_on(suite().run_probe("no_such_probe"));
     let outcome = report.outcome.expect("the guest returned");

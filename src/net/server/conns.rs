@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use super::state::{Conn, Inner};
 use crate::exception::Context;
@@ -10,14 +10,19 @@ use crate::net::stream::TcpStream;
 use crate::task::join::spawn_on;
 
 /// Ends a connection's accounting when its task ends (completed, cancelled or destroyed).
+///
+/// It holds the server weakly: the server holds the connection's task handle, so a strong
+/// reference here would be a cycle keeping both (and the stream) alive after the loop closes.
 struct ConnGuard {
-    server: Rc<Inner>,
+    server: Weak<Inner>,
     key: usize,
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        let s = &self.server;
+        let Some(s) = self.server.upgrade() else {
+            return;
+        };
         let removed = s
             .conns
             .try_borrow_mut()
@@ -40,7 +45,7 @@ pub(crate) fn spawn_connection(server: &Rc<Inner>, stream: TcpStream, peer: Sock
         task: None,
     });
     let guard = ConnGuard {
-        server: server.clone(),
+        server: Rc::downgrade(server),
         key,
     };
     let handler = server.handler.clone();
@@ -51,8 +56,8 @@ pub(crate) fn spawn_connection(server: &Rc<Inner>, stream: TcpStream, peer: Sock
             Err(e) => {
                 if let Some(io) = e.downcast_ref::<io::Error>() {
                     tracing::debug!(target: "wasio", %peer, error = %io, "connection ended with an I/O error");
-                } else {
-                    guard.server.report(
+                } else if let Some(server) = guard.server.upgrade() {
+                    server.report(
                         Context::new("Unhandled exception in client_connected_cb")
                             .with_error(e)
                             .with("peer", peer),
