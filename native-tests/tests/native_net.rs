@@ -31,7 +31,7 @@ async fn echo(conn: TcpStream) -> std::io::Result<()> {
     }
 }
 
-/// SRV-06: every accepted connection has TCP_NODELAY.
+/// SRV-06: every TCP connection has TCP_NODELAY, accepted and connected alike.
 #[test]
 fn srv06_accepted_connections_get_nodelay() {
     let seen = wasio::run(async {
@@ -52,14 +52,16 @@ fn srv06_accepted_connections_get_nodelay() {
         .await
         .unwrap();
         let c = TcpStream::connect(server.sockets()[0]).await.unwrap();
+        // Client transports get it too (asyncio `_SelectorSocketTransport`).
+        let client_nodelay = c.nodelay().unwrap();
         let mut sink = Vec::new();
         c.read_to_end(&mut sink).await.unwrap();
         server.close();
         server.wait_closed().await;
-        flag.get()
+        (flag.get(), client_nodelay)
     })
     .unwrap();
-    assert_eq!(seen, Some(true));
+    assert_eq!(seen, (Some(true), true));
 }
 
 /// SRV-04: with `reuse_port` two servers share a port; by default the second fails.

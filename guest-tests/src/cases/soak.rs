@@ -99,10 +99,15 @@ async fn client(
             tally.bytes += data.len() as u64;
             tally.half_close += 1;
         }
-        // Abrupt: send, then drop without reading the echo.
+        // Abrupt: send, wait for the echo to start, then drop with the rest of it unread (a
+        // reset natively; see `close-with-unread-data` for WASI).
         2 => {
             let c = TcpStream::connect(addr).await.ctx("connect")?;
-            c.write_all(&payload(seed, 8 * 1024)).await.ctx("write")?;
+            c.write_all(&payload(seed, 64 * 1024)).await.ctx("write")?;
+            let mut first = [0u8; 1];
+            within(WAIT, "the start of the echo", c.read_exact(&mut first))
+                .await?
+                .ctx("read")?;
             drop(c);
             tally.abrupt += 1;
         }

@@ -129,6 +129,8 @@ impl TcpListener {
         match &self.state {
             ListenerState::Listening(l) => {
                 let (stream, peer) = l.accept()?;
+                // asyncio sets TCP_NODELAY on every TCP transport (SRV-06).
+                let _ = stream.set_nodelay(true);
                 Ok((TcpStream { stream }, peer))
             }
             _ => Err(io::Error::new(
@@ -159,6 +161,9 @@ impl TcpStream {
     /// Starts a non-blocking connect, optionally from `local`.
     pub(crate) fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
         let socket = new_socket(&addr)?;
+        // asyncio sets TCP_NODELAY on every TCP transport, clients included (SRV-06): without
+        // it, a request written in pieces waits on Nagle and the peer's delayed ACK.
+        socket.set_tcp_nodelay(true)?;
         if let Some(local) = local {
             socket
                 .bind(&local.into())
