@@ -26,6 +26,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::exception::{self, Context, PanicError};
+use crate::executor::pool::DefaultExecutor;
 use crate::io::registry::Registry;
 use crate::ready::LocalQueue;
 use crate::shared::{Foreign, Shared};
@@ -67,6 +68,8 @@ pub(crate) struct Core {
     pub(crate) debug: Cell<bool>,
     pub(crate) slow_callback: Cell<Duration>,
     pub(crate) handler: RefCell<Option<ExceptionHandler>>,
+    /// The default executor of `run_in_executor`.
+    pub(crate) executor: RefCell<DefaultExecutor>,
 }
 
 impl Core {
@@ -94,6 +97,7 @@ impl Core {
             debug: Cell::new(debug),
             slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK),
             handler: RefCell::new(None),
+            executor: RefCell::new(DefaultExecutor::default()),
         })
     }
 

@@ -27,6 +27,8 @@ use std::io;
 /// * [`is_no_running_loop`](Error::is_no_running_loop): a function that needs the running loop was
 ///   called outside of one.
 /// * [`is_invalid_input`](Error::is_invalid_input): bad arguments; nothing was changed.
+/// * [`is_executor_shutdown`](Error::is_executor_shutdown): work for an executor that was shut
+///   down; permanent for that executor.
 /// * [`is_io`](Error::is_io): the OS selector or pollable set failed; see [`Error::io_error`].
 pub struct Error {
     kind: Kind,
@@ -47,6 +49,7 @@ enum Kind {
     Stalled,
     NoRunningLoop,
     InvalidInput,
+    ExecutorShutdown,
     Io,
 }
 
@@ -99,6 +102,9 @@ impl Error {
     }
     pub(crate) fn invalid_input(detail: impl Into<Box<str>>) -> Error {
         Error::with_detail(Kind::InvalidInput, detail)
+    }
+    pub(crate) fn executor_shutdown(detail: impl Into<Box<str>>) -> Error {
+        Error::with_detail(Kind::ExecutorShutdown, detail)
     }
     pub(crate) fn io(err: io::Error) -> Error {
         Error {
@@ -155,6 +161,11 @@ impl Error {
     pub fn is_invalid_input(&self) -> bool {
         self.kind == Kind::InvalidInput
     }
+    /// The executor refused the work: the default executor was shut down
+    /// (`shutdown_default_executor` or `close`), or the pool given was (asyncio: `RuntimeError`).
+    pub fn is_executor_shutdown(&self) -> bool {
+        self.kind == Kind::ExecutorShutdown
+    }
     /// The OS selector (or the WASI pollable set) failed.
     pub fn is_io(&self) -> bool {
         self.kind == Kind::Io
@@ -189,6 +200,7 @@ impl fmt::Display for Error {
                 "no wasio event loop is running on this thread; use EventLoop::run_until_complete or wasio::run"
             }
             Kind::InvalidInput => "invalid argument",
+            Kind::ExecutorShutdown => "the executor is shut down",
             Kind::Io => "event loop driver failed",
         };
         f.write_str(text)?;

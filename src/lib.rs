@@ -60,13 +60,14 @@
 ))]
 compile_error!("wasio supports wasm only as wasm32-wasip2 (the WASI pollables backend)");
 
-// Layers, bottom to top: each module uses only modules listed before it (ARCHITECTURE.md).
+// The modules form layers; ARCHITECTURE.md draws them and says what each may use.
 mod clock;
 mod context;
 mod core;
 mod error;
 mod event_loop;
 mod exception;
+mod executor;
 mod handle;
 mod io;
 pub mod net;
@@ -83,6 +84,9 @@ pub use crate::core::{DEFAULT_SLOW_CALLBACK, EventLoop, ExceptionHandler};
 pub use crate::error::{Error, Fatal, JoinError};
 pub use crate::event_loop::{FLUSH_TIMEOUT, LoopStats, Remote, run};
 pub use crate::exception::{Context, DEFAULT_MESSAGE, PanicError};
+pub use crate::executor::{
+    Blocking, THREAD_JOIN_TIMEOUT, ThreadPool, default_max_workers, run_in_executor,
+};
 pub use crate::handle::{CallbackResult, Handle, ThreadsafeHandle, TimerHandle};
 pub use crate::task::{JoinHandle, spawn, spawn_named};
 pub use crate::time::{

@@ -147,6 +147,9 @@ macro_rules! foreach_case {
         $m!(cli07_failure_reporting_follows_asyncio);
         $m!(cli08_local_addr_binding);
         $m!(cli09_defaults_and_connect_timeout);
+        // 10. executor
+        $m!(exe01_run_in_executor_returns_the_value);
+        $m!(exe03_shutdown_default_executor_rules);
         // robustness: generated programs against the asyncio model, misuse fuzzing
         $m!(prop_loop_follows_the_asyncio_model);
         $m!(fuzz_misuse_gives_clear_errors);

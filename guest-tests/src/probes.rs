@@ -25,6 +25,7 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "connect_non_loopback" => connect_non_loopback(t),
         "fairness" => fairness(t),
         "div_no_threads" => div_no_threads(t),
+        "div_executor_on_the_loop" => div_executor_on_the_loop(t),
         "div_stalled_loop" => div_stalled_loop(t),
         "div_panic_in_callback" => div_panic_in_callback(),
         "div_no_nodelay" => div_no_nodelay(t),
@@ -160,6 +161,33 @@ fn div_no_threads(t: &Transcript) -> Result<(), String> {
     lp.run_forever().ctx("run_forever")?;
     log.copy_to(t);
     t.expect(&["thread spawn fails=true", "threadsafe ran"])
+}
+
+/// Without threads, `run_in_executor` runs the function on the loop, in a later iteration, in
+/// FIFO order with `call_soon` callbacks.
+fn div_executor_on_the_loop(t: &Transcript) -> Result<(), String> {
+    let lp = crate::new_loop()?;
+    let log = crate::SendLog::new();
+    lp.call_soon(log.rec("call_soon before")).ctx("call_soon")?;
+    let l2 = log.clone();
+    let job = lp
+        .run_in_executor(move || {
+            l2.push("job ran");
+            6 * 7
+        })
+        .ctx("run_in_executor")?;
+    log.push("submitted");
+    lp.call_soon(log.rec("call_soon after")).ctx("call_soon")?;
+    let v = lp.run_until_complete(job).ctx("run_until_complete")?;
+    log.copy_to(t);
+    t.push(format!("value={}", v.ctx("job")?));
+    t.expect(&[
+        "submitted",
+        "call_soon before",
+        "job ran",
+        "call_soon after",
+        "value=42",
+    ])
 }
 
 /// A loop with nothing that could wake it returns an error instead of trapping on an empty

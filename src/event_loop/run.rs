@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::context;
 use crate::core::{Core, EventLoop};
 use crate::error::Error;
+use crate::executor::THREAD_JOIN_TIMEOUT;
 use crate::handle::{Call, Entry, EntryRef, Handle};
 use crate::ready::Ready;
 use crate::task::join::{spawn_on, tasks_settled};
@@ -189,7 +190,8 @@ impl EventLoop {
     }
 
     /// Closes the loop: pending callbacks, timers and queued task steps are dropped without
-    /// running (LIFE-04). Fails on a running loop; idempotent.
+    /// running, and the default executor is shut down without waiting (LIFE-04). Fails on a
+    /// running loop; idempotent.
     ///
     /// Order: mark closed (new calls fail), then drop the ready queue, the timer heap and the
     /// remote queue, and wake every task (a task woken on a closed loop is destroyed),
@@ -204,6 +206,15 @@ impl EventLoop {
             return Ok(());
         }
         core.shared.set_closed();
+        // asyncio: `_executor_shutdown_called = True` and `shutdown(wait=False)` (LIFE-04).
+        let pool = {
+            let mut ex = core.executor.borrow_mut();
+            ex.shutdown_called = true;
+            ex.pool.take()
+        };
+        if let Some(pool) = pool {
+            pool.shutdown(false);
+        }
         loop {
             let ready = std::mem::take(&mut *core.local.ready.borrow_mut());
             let timers = core.timers.borrow_mut().take_all();
@@ -239,9 +250,11 @@ impl EventLoop {
 /// 2. the loop's internal work (streams dropped with writes still unflushed) gets up to
 ///    [`FLUSH_TIMEOUT`] to finish, so a program that writes, drops its stream and returns
 ///    loses nothing;
-/// 3. the loop is closed.
+/// 3. the default executor is shut down, waiting up to
+///    [`THREAD_JOIN_TIMEOUT`](crate::THREAD_JOIN_TIMEOUT) for its threads;
+/// 4. the loop is closed.
 ///
-/// After a [`Fatal`](crate::Fatal) error only step 3 runs.
+/// After a [`Fatal`](crate::Fatal) error only step 4 runs.
 ///
 /// ```
 /// let answer = wasio::run(async { 42 }).unwrap();
@@ -262,6 +275,11 @@ where
                 "internal work (stream flushes) did not finish within {FLUSH_TIMEOUT:?}; closing anyway"
             );
         }
+        let lp2 = lp.clone();
+        lp.run_until_complete(async move {
+            lp2.shutdown_default_executor(Some(THREAD_JOIN_TIMEOUT))
+                .await;
+        })?;
     }
     lp.close()?;
     out

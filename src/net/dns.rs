@@ -1,23 +1,21 @@
 //! Name resolution: [`lookup_host`] and [`resolve`].
 //!
 //! IP literals never reach the resolver (CLI-02). Names are resolved without blocking the loop:
-//! natively `getaddrinfo` runs on a helper thread (asyncio uses its default executor); on WASI
-//! through `wasi:sockets/ip-name-lookup` with a pollable. Results keep the resolver's order
+//! natively `getaddrinfo` runs in the loop's default executor (as in asyncio: a bounded pool,
+//! so 10,000 connects by name do not start 10,000 threads); on WASI through
+//! `wasi:sockets/ip-name-lookup` with a pollable. Results keep the resolver's order
 //! and drop duplicates.
 //!
 //! A name that does not resolve is an error of kind [`io::ErrorKind::NotFound`] carrying a
 //! [`ResolveError`], the same in both worlds (asyncio raises `socket.gaierror` for both).
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Poll, Waker};
 
 use crate::context::try_current_core;
-use crate::core::Core;
+use crate::core::{Core, EventLoop};
 use crate::io::registration::Registration;
 use crate::sys::{self, Direction, LookupError, Reactor, WaitHandle};
 
@@ -88,33 +86,13 @@ impl Reactor for LoopReactor {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        type Slot<T> = Arc<Mutex<(Option<T>, Option<Waker>)>>;
-        let slot: Slot<T> = Arc::new(Mutex::new((None, None)));
-        let theirs = slot.clone();
-        std::thread::Builder::new()
-            .name("wasio-getaddrinfo".into())
-            .spawn(move || {
-                let out = job();
-                let waker = {
-                    let mut g = theirs.lock().unwrap_or_else(PoisonError::into_inner);
-                    g.0 = Some(out);
-                    g.1.take()
-                };
-                if let Some(w) = waker {
-                    w.wake();
-                }
-            })?;
-        poll_fn(|cx| {
-            let mut g = slot.lock().unwrap_or_else(PoisonError::into_inner);
-            match g.0.take() {
-                Some(out) => Poll::Ready(Ok(out)),
-                None => {
-                    g.1 = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
-        .await
+        // asyncio resolves names in the default executor: a bounded pool, not a thread per
+        // lookup.
+        let lp = EventLoop {
+            core: self.0.clone(),
+        };
+        let blocking = lp.run_in_executor(job).map_err(io::Error::from)?;
+        blocking.await.map_err(|e| io::Error::other(e.to_string()))
     }
 }
 

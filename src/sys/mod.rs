@@ -33,6 +33,8 @@
 //!   `_write_to_self`). On WASI, which has no threads, it is a no-op.
 //! * `clock_resolution() -> Duration`: resolution of the monotonic clock behind `Instant`
 //!   (TMR-03).
+//! * `THREADS: bool`: whether the target can run threads (the executor's pool; without
+//!   threads, blocking functions run on the loop).
 //! * `read_drained(n, asked) -> bool`: whether a read that returned `n` of `asked` bytes
 //!   emptied the source (the WASI host caps one read at 64 KiB, so a 64 KiB read of a larger
 //!   buffer did not).

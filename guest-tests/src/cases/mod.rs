@@ -2,6 +2,7 @@
 
 mod connect;
 mod exceptions;
+mod executor;
 mod lifecycle;
 pub(crate) mod net_util;
 mod robust;
@@ -14,6 +15,7 @@ mod timers;
 
 pub use self::connect::*;
 pub use self::exceptions::*;
+pub use self::executor::*;
 pub use self::lifecycle::*;
 pub use self::robust::*;
 pub use self::sched::*;

@@ -26,6 +26,9 @@ pub(crate) fn read_drained(n: usize, asked: usize) -> bool {
     n < asked
 }
 
+/// Native targets have threads: the executor runs blocking functions on a pool.
+pub(crate) const THREADS: bool = true;
+
 /// Nothing is needed to wait on a native source: mio watches it from registration on.
 pub(crate) type WaitHandle = ();
 

@@ -26,6 +26,9 @@ pub(crate) mod net;
 
 use super::{Direction, Event, Token, Wait, ready};
 
+/// wasm32-wasip2 has no threads: the executor runs blocking functions on the loop.
+pub(crate) const THREADS: bool = false;
+
 /// The host returns at most 64 KiB per `input-stream.read`.
 const MAX_READ: usize = 64 * 1024;
 
