@@ -147,6 +147,13 @@ macro_rules! foreach_case {
         $m!(cli07_failure_reporting_follows_asyncio);
         $m!(cli08_local_addr_binding);
         $m!(cli09_defaults_and_connect_timeout);
+        // 8. UDP
+        $m!(udp_send_and_receive_ipv4_and_ipv6);
+        $m!(udp_1000_datagrams_each_way_arrive_intact);
+        $m!(udp_connected_socket_talks_only_to_its_peer);
+        $m!(udp_unreachable_peer_is_reported_on_the_next_receive);
+        $m!(udp_closed_socket_gives_errors);
+        $m!(udp_create_datagram_endpoint_rules);
         // 10. executor
         $m!(exe01_run_in_executor_returns_the_value);
         $m!(exe03_shutdown_default_executor_rules);

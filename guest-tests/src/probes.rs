@@ -26,6 +26,7 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "fairness" => fairness(t),
         "div_no_threads" => div_no_threads(t),
         "div_executor_on_the_loop" => div_executor_on_the_loop(t),
+        "div_udp_options" => div_udp_options(t),
         "div_stalled_loop" => div_stalled_loop(t),
         "div_panic_in_callback" => div_panic_in_callback(),
         "div_no_nodelay" => div_no_nodelay(t),
@@ -161,6 +162,53 @@ fn div_no_threads(t: &Transcript) -> Result<(), String> {
     lp.run_forever().ctx("run_forever")?;
     log.copy_to(t);
     t.expect(&["thread spawn fails=true", "threadsafe ran"])
+}
+
+/// wasi:sockets has no `SO_REUSEPORT` and no `SO_BROADCAST`: asking is an error, never
+/// ignored.
+fn div_udp_options(t: &Transcript) -> Result<(), String> {
+    use wasio::net::{DatagramOptions, create_datagram_endpoint};
+    let t = t.clone();
+    crate::block(async move {
+        let reuse = create_datagram_endpoint(
+            &DatagramOptions::new()
+                .local_addr("127.0.0.1", 0)
+                .reuse_port(true),
+        )
+        .await;
+        t.push(format!(
+            "reuse_port: {}",
+            reuse.err().map(|e| crate::kind(&e)).unwrap_or_default()
+        ));
+        let bcast = create_datagram_endpoint(
+            &DatagramOptions::new()
+                .local_addr("127.0.0.1", 0)
+                .allow_broadcast(true),
+        )
+        .await;
+        let e = bcast.err();
+        t.push(format!(
+            "allow_broadcast: {} names WASI={}",
+            e.as_ref().map(crate::kind).unwrap_or_default(),
+            e.is_some_and(|e| e.to_string().contains("WASI"))
+        ));
+        let plain = wasio::net::UdpSocket::bind(crate::cases::net_util::lo4())
+            .await
+            .ctx("bind")?;
+        t.push(format!(
+            "set_broadcast: {}",
+            plain
+                .set_broadcast(true)
+                .err()
+                .map(|e| crate::kind(&e))
+                .unwrap_or_default()
+        ));
+        t.expect(&[
+            "reuse_port: InvalidInput",
+            "allow_broadcast: Unsupported names WASI=true",
+            "set_broadcast: Unsupported",
+        ])
+    })
 }
 
 /// Without threads, `run_in_executor` runs the function on the loop, in a later iteration, in

@@ -155,6 +155,11 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    if pool.is_some_and(ThreadPool::is_shutdown) {
+        return Err(Error::executor_shutdown(
+            "cannot schedule new futures after shutdown",
+        ));
+    }
     let (job, fut) = job(f);
     match pool {
         Some(pool) if sys::THREADS => match pool.submit(job) {

@@ -1,5 +1,5 @@
-//! Networking: TCP streams and listeners, the asyncio-style [`Server`], name resolution and
-//! Happy Eyeballs connect.
+//! Networking: TCP streams and listeners, UDP sockets, the asyncio-style [`Server`], name
+//! resolution and Happy Eyeballs connect.
 //!
 //! The same API on both targets: natively mio + socket2 sockets, on wasm32-wasip2
 //! `wasi:sockets`. Where the platform cannot provide an option (WASI has no `TCP_NODELAY`, no
@@ -11,6 +11,7 @@ mod dns;
 mod listener;
 mod server;
 mod stream;
+mod udp;
 
 pub use self::connect::{
     ConnectErrors, ConnectOptions, DEFAULT_HAPPY_EYEBALLS_DELAY, connect, connect_addrs,
@@ -20,3 +21,4 @@ pub use self::dns::{ResolveError, is_resolve_error, lookup_host, resolve};
 pub use self::listener::TcpListener;
 pub use self::server::{Hosts, Server, ServerOptions, start_server};
 pub use self::stream::{OwnedReadHalf, OwnedWriteHalf, TcpStream};
+pub use self::udp::{DatagramOptions, Family, UdpSocket, create_datagram_endpoint};

@@ -42,6 +42,11 @@
 //!   `register(&mut self, &Driver, Token)` makes a source known to the driver (natively the mio
 //!   registration; nothing on WASI) and `wait_handles() -> [WaitHandle; 2]` gives what
 //!   [`Direction::Read`] and [`Direction::Write`] wait on.
+//! * `udp::UdpSocket`: `bind(addr, &UdpOptions)`, `register`, `wait_handles`,
+//!   `connect(&mut self, peer)` (on WASI the streams and their pollables are replaced: the
+//!   caller disarms first and takes the new `wait_handles` after), `try_send(buf, target)`,
+//!   `try_recv(buf) -> (n, from)` (one datagram per call, truncated to `buf`; an empty
+//!   datagram is `Ok((0, from))`), `local_addr`, `peer_addr`, `set_broadcast`, `broadcast`.
 //! * `dns::lookup(host, port, &impl Reactor) -> Result<Vec<SocketAddr>, LookupError>`: name
 //!   resolution (never an IP literal: the shared layer handles those).
 //! * [`Reactor`]: the one path upwards. A backend operation that must wait on the loop (a WASI
@@ -158,6 +163,15 @@ impl Default for ListenOptions {
             keep_alive: false,
         }
     }
+}
+
+/// Options of a UDP socket (asyncio `create_datagram_endpoint`'s socket options).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct UdpOptions {
+    /// `SO_REUSEPORT` (an error where unsupported, never ignored).
+    pub(crate) reuse_port: bool,
+    /// `SO_BROADCAST`.
+    pub(crate) broadcast: bool,
 }
 
 /// asyncio's `OSError(errno, 'error while attempting to bind on address ...: <reason lower-cased>')`

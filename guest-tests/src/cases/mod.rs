@@ -12,6 +12,7 @@ mod soak;
 mod tasks;
 mod tcp;
 mod timers;
+mod udp;
 
 pub use self::connect::*;
 pub use self::exceptions::*;
@@ -24,3 +25,4 @@ pub use self::soak::*;
 pub use self::tasks::*;
 pub use self::tcp::*;
 pub use self::timers::*;
+pub use self::udp::*;

@@ -140,3 +140,40 @@ fn echo_examples_talk_to_each_other_in_wasmtime() {
     let status = server.wait().expect("server exit");
     assert!(status.success(), "server exited with {status}");
 }
+
+#[test]
+fn udp_echo_example_serves_and_sends_in_wasmtime() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = Path::new(GUEST_EXAMPLES_DIR);
+    let mut server = wasio_host()
+        .arg("run")
+        .arg(dir.join("udp_echo.wasm"))
+        .args(["--", "serve", "127.0.0.1:0", "--max-datagrams", "3"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the server's address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let out = wasio_host()
+        .arg("run")
+        .arg(dir.join("udp_echo.wasm"))
+        .args(["--", "send", &addr, "one", "", "three"])
+        .output()
+        .expect("run the client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n\nthree\n");
+    let status = server.wait().expect("server exit");
+    assert!(status.success(), "server exited with {status}");
+}

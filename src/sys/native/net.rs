@@ -27,7 +27,7 @@ fn register(
 
 /// `SO_REUSEPORT`, or the asyncio error where it is missing (SRV-04).
 #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+pub(crate) fn set_reuse_port(socket: &Socket) -> io::Result<()> {
     socket.set_reuse_port(true).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -37,7 +37,7 @@ fn set_reuse_port(socket: &Socket) -> io::Result<()> {
 }
 
 #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
-fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
+pub(crate) fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::InvalidInput,
         "reuse_port not supported by socket module",
