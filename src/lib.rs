@@ -71,6 +71,7 @@ mod handle;
 mod io;
 pub mod net;
 pub mod os;
+pub mod process;
 mod ready;
 mod shared;
 mod sys;

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::handle::{Call, Entry, EntryRef, Handle};
 use crate::ready::Ready;
 use crate::task::join::{spawn_on, tasks_settled};
+use crate::task::state::TaskKind;
 
 /// How long [`run`] lets the loop's internal work (streams dropped with unflushed writes,
 /// still sending) finish before it closes the loop.
@@ -135,7 +136,7 @@ impl EventLoop {
             let _stop = stop;
             future.await
         };
-        let mut handle = spawn_on(&self.core, None, false, wrapped);
+        let mut handle = spawn_on(&self.core, None, TaskKind::User, wrapped);
         handle.set_quiet();
         let detach = Detach(done);
         self.run_forever()?;
@@ -181,7 +182,7 @@ impl EventLoop {
     /// Lets the loop's internal work (dropped streams still flushing) finish, for at most
     /// `limit`; returns whether everything finished.
     pub(crate) fn finish_internal_work(&self, limit: Duration) -> Result<bool, Error> {
-        if self.core.tasks.borrow().internal() == 0 {
+        if self.core.tasks.borrow().flushing() == 0 {
             return Ok(true);
         }
         let settled = crate::time::timeout(limit, tasks_settled(usize::MAX, 0));

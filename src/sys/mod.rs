@@ -40,6 +40,18 @@
 //!   `register(&mut self, &Driver, Token)` makes a source known to the driver (natively the mio
 //!   registration; nothing on WASI) and `wait_handles() -> [WaitHandle; 2]` gives what
 //!   [`Direction::Read`] and [`Direction::Write`] wait on.
+//! * `process`: child processes. Natively std spawns them and mio watches their pipes and
+//!   their exit; on WASI every entry point returns `Unsupported` naming WASI.
+//!   - `supported() -> io::Result<()>`, `spawn(&mut std::process::Command) -> io::Result<Spawned>`
+//!     (a `Process` and our ends of the requested pipes; a failure after the child exists
+//!     kills and reaps it and closes every descriptor), `returncode(&ExitStatus) -> i32`
+//!     (asyncio's: the code, or minus the signal), `SIGKILL`, `SIGTERM`.
+//!   - `Process`, `PipeReader`, `PipeWriter`: sources like the TCP ones (`register`,
+//!     `wait_handles`). A process is readable in [`Direction::Read`] once it has exited;
+//!     `try_reap()` reaps it (`WouldBlock` while it runs), `signal(sig)` signals it unless it
+//!     has exited (then it is reaped instead), `close(kill)` ends it when the loop closes (an
+//!     exited child is reaped, never signalled; a running one is killed and reaped, or left to
+//!     a reaping thread). No child is ever left a zombie.
 //! * `dns::lookup(host, port, &impl Reactor) -> Result<Vec<SocketAddr>, LookupError>`: name
 //!   resolution (never an IP literal: the shared layer handles those).
 //! * [`Reactor`]: the one path upwards. A backend operation that must wait on the loop (a WASI
