@@ -195,7 +195,8 @@ impl EventLoop {
     /// Order: mark closed (new calls fail), then drop the ready queue, the timer heap and the
     /// remote queue, and wake every task (a task woken on a closed loop is destroyed),
     /// repeating until nothing new was queued by the destructors. Tasks destroyed this way
-    /// report `Task was destroyed but it is pending!`.
+    /// report `Task was destroyed but it is pending!`. Child processes that still run are
+    /// killed and reaped (their exit watchers are destroyed; see [`crate::process`]).
     pub fn close(&self) -> Result<(), Error> {
         let core = &self.core;
         if core.running.get() {
@@ -240,7 +241,8 @@ impl EventLoop {
 /// 2. the loop's internal work (streams dropped with writes still unflushed) gets up to
 ///    [`FLUSH_TIMEOUT`] to finish, so a program that writes, drops its stream and returns
 ///    loses nothing;
-/// 3. the loop is closed.
+/// 3. the loop is closed, which kills and reaps the child processes still running (see
+///    [`crate::process`]); `run` never waits for a child.
 ///
 /// After a [`Fatal`](crate::Fatal) error only step 3 runs.
 ///
