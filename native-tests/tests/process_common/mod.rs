@@ -106,6 +106,7 @@ fn piped_out(script: &str) -> Command {
 // ===== SUB-01 =====
 
 pub fn invalid_arguments() {
+    no_waiter_threads();
     run(async {
         let fds = fd_count();
         let cases: Vec<(&str, io::Result<Child>)> = vec![
@@ -429,7 +430,21 @@ pub fn ten_mib_slow_reader() {
 
 // ===== SUB-05 =====
 
+/// Waits until the waiter threads of earlier children have ended (each holds a descriptor
+/// until its child exits).
+fn no_waiter_threads() {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while waiter_threads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "waiter threads outlive their children"
+        );
+        std::thread::yield_now();
+    }
+}
+
 pub fn failed_spawn() {
+    no_waiter_threads();
     run(async {
         let fds = fd_count();
         for piped in [false, true] {
@@ -466,6 +481,7 @@ pub fn failed_spawn() {
 // ===== no zombie, loop close =====
 
 pub fn dropped_child_is_reaped() {
+    no_waiter_threads();
     run(async {
         let fds = fd_count();
         let exited = sh("exit 0").stdout(Stdio::piped()).spawn().expect("spawn");
@@ -479,8 +495,7 @@ pub fn dropped_child_is_reaped() {
             "dropping does not kill"
         );
         reaped_within(b, Duration::from_secs(10), "child dropped while running").await;
-        // The watchers are gone, and with them every descriptor.
-        wasio::sleep(Duration::from_millis(20)).await;
+        // The watchers reaped them, so they are gone, and with them every descriptor.
         assert_eq!(wasio::current().stats().internal_tasks, 0);
         assert_eq!(
             fd_count(),
@@ -492,14 +507,18 @@ pub fn dropped_child_is_reaped() {
 
 pub fn close_kills_running_reaps_exited() {
     let lp = EventLoop::new().expect("loop");
-    let (running, exited) = lp
+    let (running, mut exited) = lp
         .run_until_complete(async {
             let running = Command::new("sleep").arg("30").spawn().expect("spawn");
-            // Exits once the loop has stopped (it stops right after this future returns).
-            let exited = sh("sleep 0.1; exit 3").spawn().expect("spawn");
+            // Exits when its stdin closes, which happens once the loop has stopped.
+            let exited = sh("read x; exit 3")
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("spawn");
             (running, exited)
         })
         .expect("run");
+    drop(exited.stdin.take());
     // Nothing reaps while the loop is not running: the exited child stays a zombie until
     // the loop closes.
     wait_proc_state(exited.id(), Some('Z'), "exited child before close");
@@ -544,10 +563,18 @@ pub fn close_kills_running_reaps_exited() {
 
 pub fn close_without_kill() {
     let lp = EventLoop::new().expect("loop");
-    let child = lp
-        .run_until_complete(async { sh("sleep 0.3").kill_on_close(false).spawn().expect("spawn") })
+    let mut child = lp
+        .run_until_complete(async {
+            // Runs until its stdin closes.
+            sh("read x")
+                .stdin(Stdio::piped())
+                .kill_on_close(false)
+                .spawn()
+                .expect("spawn")
+        })
         .expect("run");
     let pid = child.id();
+    let stdin = child.stdin.take();
     lp.close().expect("close");
     assert!(
         matches!(proc_state(pid), Some(s) if s != 'Z'),
@@ -555,6 +582,7 @@ pub fn close_without_kill() {
         proc_state(pid)
     );
     assert_eq!(child.returncode(), None);
+    drop(stdin);
     // A thread reaps it when it exits: no zombie.
     wait_proc_state(pid, None, "child left running at close");
     assert!(
@@ -618,9 +646,18 @@ pub fn watcher_is_internal() {
             "the watcher is not a user task"
         );
         child.wait().await.expect("wait");
-        wasio::sleep(Duration::from_millis(5)).await;
-        let after = lp.stats();
-        assert_eq!(after.internal_tasks, before.internal_tasks, "watcher ended");
+        // The exit woke the watcher too; it ends in its next step.
+        for _ in 0..100 {
+            if lp.stats().internal_tasks == before.internal_tasks {
+                break;
+            }
+            wasio::yield_now().await;
+        }
+        assert_eq!(
+            lp.stats().internal_tasks,
+            before.internal_tasks,
+            "watcher ended"
+        );
         // One left running at the end is destroyed quietly.
         let _ = Command::new("sleep").arg("30").spawn().expect("spawn");
     });
@@ -632,9 +669,13 @@ pub fn watch_mechanism() -> (usize, usize) {
     run(async {
         let (pidfds, threads) = (pidfd_count(), waiter_threads());
         let child = Command::new("sleep").arg("30").spawn().expect("spawn");
-        // A new thread names itself once it runs.
-        wasio::sleep(Duration::from_millis(100)).await;
-        let seen = (pidfd_count() - pidfds, waiter_threads() - threads);
+        // A pidfd exists at once; a new thread names itself once it runs.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = (0, 0);
+        while seen.0 + seen.1 == 0 && Instant::now() < deadline {
+            wasio::yield_now().await;
+            seen = (pidfd_count() - pidfds, waiter_threads() - threads);
+        }
         child.kill().expect("kill");
         assert_eq!(returncode(&child.wait().await.expect("wait")), -9);
         seen
