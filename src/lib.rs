@@ -72,6 +72,7 @@ mod handle;
 mod io;
 pub mod net;
 pub mod os;
+pub mod process;
 mod ready;
 mod shared;
 mod sys;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use wasio::net::{ServerOptions, TcpListener, TcpStream, start_server};
 use wasio::os::wasi::AsyncPollable;
 use wasio::os::wasi::wasip2;
+use wasio::process::{Command, ProcessOptions, subprocess_exec, subprocess_shell};
 
 use crate::cases::net_util::{echo, lo4};
 use crate::{Context, Transcript, ensure};
@@ -33,6 +34,7 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "div_socket_options" => div_socket_options(t),
         "div_abort_is_a_shutdown" => div_abort_is_a_shutdown(t),
         "div_close_with_unread_data" => div_close_with_unread_data(t),
+        "div_no_subprocess" => div_no_subprocess(t),
         other => Err(format!("unknown probe `{other}`")),
     }
 }
@@ -376,5 +378,48 @@ fn div_close_with_unread_data(t: &Transcript) -> Result<(), String> {
             }
         ));
         t.expect(&["client read: 0 bytes"])
+    })
+}
+
+/// No process spawning on WASI (PLAT-01): both asyncio forms and `Command::spawn` return
+/// `Unsupported` naming WASI at once, inside a running loop or not, and nothing is left on
+/// the loop.
+fn div_no_subprocess(t: &Transcript) -> Result<(), String> {
+    let outside = Command::new("true").spawn();
+    let e = outside
+        .err()
+        .ok_or("Command::spawn without a loop succeeded on WASI")?;
+    t.push(format!(
+        "no loop: {} names WASI={}",
+        crate::kind(&e),
+        e.to_string().contains("WASI")
+    ));
+    let t = t.clone();
+    crate::block(async move {
+        let exec = subprocess_exec("echo", ["hi"], ProcessOptions::new()).await;
+        let shell = subprocess_shell("exit 7", ProcessOptions::new()).await;
+        let spawn = Command::new("true").spawn();
+        for (what, res) in [("exec", exec), ("shell", shell), ("spawn", spawn)] {
+            let e = res
+                .err()
+                .ok_or(format!("{what} started a process on WASI"))?;
+            t.push(format!(
+                "{what}: {} names WASI={}",
+                crate::kind(&e),
+                e.to_string().contains("WASI")
+            ));
+        }
+        let stats = wasio::current().stats();
+        t.push(format!(
+            "left on the loop: {} sources, {} internal tasks",
+            stats.io_sources, stats.internal_tasks
+        ));
+        t.expect(&[
+            "no loop: Unsupported names WASI=true",
+            "exec: Unsupported names WASI=true",
+            "shell: Unsupported names WASI=true",
+            "spawn: Unsupported names WASI=true",
+            "left on the loop: 0 sources, 0 internal tasks",
+        ])
     })
 }

@@ -97,7 +97,8 @@ pub struct LoopStats {
     pub cancelled_timers: usize,
     /// Live tasks, internal ones included.
     pub tasks: usize,
-    /// Live internal tasks (streams dropped with writes still unflushed, flushing).
+    /// Live internal tasks: streams dropped with writes still unflushed, flushing, and the exit
+    /// watchers of child processes that have not been reaped yet.
     pub internal_tasks: usize,
     /// Registered I/O sources.
     pub io_sources: usize,

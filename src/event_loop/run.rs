@@ -14,6 +14,7 @@ use crate::executor::THREAD_JOIN_TIMEOUT;
 use crate::handle::{Call, Entry, EntryRef, Handle};
 use crate::ready::Ready;
 use crate::task::join::{spawn_on, tasks_settled};
+use crate::task::state::TaskKind;
 
 /// How long [`run`] lets the loop's internal work (streams dropped with unflushed writes,
 /// still sending) finish before it closes the loop.
@@ -136,7 +137,7 @@ impl EventLoop {
             let _stop = stop;
             future.await
         };
-        let mut handle = spawn_on(&self.core, None, false, wrapped);
+        let mut handle = spawn_on(&self.core, None, TaskKind::User, wrapped);
         handle.set_quiet();
         let detach = Detach(done);
         self.run_forever()?;
@@ -182,7 +183,7 @@ impl EventLoop {
     /// Lets the loop's internal work (dropped streams still flushing) finish, for at most
     /// `limit`; returns whether everything finished.
     pub(crate) fn finish_internal_work(&self, limit: Duration) -> Result<bool, Error> {
-        if self.core.tasks.borrow().internal() == 0 {
+        if self.core.tasks.borrow().flushing() == 0 {
             return Ok(true);
         }
         let settled = crate::time::timeout(limit, tasks_settled(usize::MAX, 0));
@@ -196,7 +197,8 @@ impl EventLoop {
     /// Order: mark closed (new calls fail), then drop the ready queue, the timer heap and the
     /// remote queue, and wake every task (a task woken on a closed loop is destroyed),
     /// repeating until nothing new was queued by the destructors. Tasks destroyed this way
-    /// report `Task was destroyed but it is pending!`.
+    /// report `Task was destroyed but it is pending!`. Child processes that still run are
+    /// killed and reaped (their exit watchers are destroyed; see [`crate::process`]).
     pub fn close(&self) -> Result<(), Error> {
         let core = &self.core;
         if core.running.get() {
@@ -252,7 +254,8 @@ impl EventLoop {
 ///    loses nothing;
 /// 3. the default executor is shut down, waiting up to
 ///    [`THREAD_JOIN_TIMEOUT`](crate::THREAD_JOIN_TIMEOUT) for its threads;
-/// 4. the loop is closed.
+/// 4. the loop is closed, which kills and reaps the child processes still running (see
+///    [`crate::process`]); `run` never waits for a child.
 ///
 /// After a [`Fatal`](crate::Fatal) error only step 4 runs.
 ///

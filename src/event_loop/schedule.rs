@@ -13,6 +13,7 @@ use crate::handle::{
 };
 use crate::ready::Ready;
 use crate::task::join::{JoinHandle, spawn_on};
+use crate::task::state::TaskKind;
 
 use super::remote::Remote;
 
@@ -116,7 +117,7 @@ impl EventLoop {
         F::Output: 'static,
     {
         self.core.check_open()?;
-        Ok(spawn_on(&self.core, None, false, future))
+        Ok(spawn_on(&self.core, None, TaskKind::User, future))
     }
 
     /// Like [`create_task`](EventLoop::create_task), with a name for logs and reports.
@@ -130,7 +131,12 @@ impl EventLoop {
         F::Output: 'static,
     {
         self.core.check_open()?;
-        Ok(spawn_on(&self.core, Some(Arc::from(name)), false, future))
+        Ok(spawn_on(
+            &self.core,
+            Some(Arc::from(name)),
+            TaskKind::User,
+            future,
+        ))
     }
 
     /// Requests cancellation of every live task the user started; returns how many were

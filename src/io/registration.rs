@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 use super::registry::Readiness;
 use crate::core::Core;
 use crate::error::Error;
-use crate::sys::{self, Direction, Token, WaitHandle};
+use crate::sys::{self, Direction, Token, WaitHandle, ready};
 
 /// A source's slot in its loop's registry; deregisters on drop.
 pub(crate) struct Registration {
@@ -126,6 +126,42 @@ impl Registration {
                 other => return Poll::Ready(other),
             }
         }
+    }
+
+    /// A read through [`poll_io`](Self::poll_io): a read that drained the source (a short one)
+    /// also clears the readiness, since the next one would find nothing.
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let asked = buf.len();
+        let res = self.poll_io(cx, Direction::Read, || read(buf));
+        if let Poll::Ready(Ok(n)) = res
+            && n > 0
+            && sys::read_drained(n, asked)
+        {
+            self.clear(ready::READABLE);
+        }
+        res
+    }
+
+    /// A write through [`poll_io`](Self::poll_io): a short write also clears the readiness,
+    /// since the next one would find no room.
+    pub(crate) fn poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let res = self.poll_io(cx, Direction::Write, || write(buf));
+        if let Poll::Ready(Ok(n)) = res
+            && n < buf.len()
+        {
+            self.clear(ready::WRITABLE);
+        }
+        res
     }
 
     /// Like [`poll_io`](Self::poll_io), but tries the operation before looking at readiness:

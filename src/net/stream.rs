@@ -26,9 +26,11 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::context::try_current_core;
 use crate::core::Core;
+use crate::io::ops;
 use crate::io::registration::Registration;
-use crate::sys::{self, Direction, ready};
+use crate::sys::{self, Direction};
 use crate::task::join::spawn_on;
+use crate::task::state::TaskKind;
 
 fn current_core() -> io::Result<Rc<Core>> {
     try_current_core().map_err(io::Error::other)
@@ -51,30 +53,11 @@ pub(crate) struct StreamInner {
 
 impl StreamInner {
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let res = self
-            .reg
-            .poll_io(cx, Direction::Read, || self.sys.try_read(buf));
-        if let Poll::Ready(Ok(n)) = res
-            && n > 0
-            && sys::read_drained(n, buf.len())
-        {
-            // Drained: the next read would find nothing.
-            self.reg.clear(ready::READABLE);
-        }
-        res
+        self.reg.poll_read(cx, buf, |b| self.sys.try_read(b))
     }
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let res = self
-            .reg
-            .poll_io(cx, Direction::Write, || self.sys.try_write(buf));
-        if let Poll::Ready(Ok(n)) = res
-            && n < buf.len()
-        {
-            // Full: the next write would find no room.
-            self.reg.clear(ready::WRITABLE);
-        }
-        res
+        self.reg.poll_write(cx, buf, |b| self.sys.try_write(b))
     }
 
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -110,7 +93,12 @@ impl Drop for StreamInner {
         if core.is_closed() {
             return;
         }
-        let task = spawn_on(&core, Some("wasio-flush".into()), true, linger(rest));
+        let task = spawn_on(
+            &core,
+            Some("wasio-flush".into()),
+            TaskKind::Flush,
+            linger(rest),
+        );
         task.set_quiet();
         task.detach();
     }
@@ -284,38 +272,16 @@ impl TcpStream {
     }
 }
 
-async fn read_exact(inner: &StreamInner, mut buf: &mut [u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        let n = poll_fn(|cx| inner.poll_read(cx, buf)).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        buf = &mut buf[n..];
-    }
-    Ok(())
+async fn read_exact(inner: &StreamInner, buf: &mut [u8]) -> io::Result<()> {
+    ops::read_exact(|cx, b| inner.poll_read(cx, b), buf).await
 }
 
 async fn read_to_end(inner: &StreamInner, out: &mut Vec<u8>) -> io::Result<usize> {
-    let start = out.len();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let n = poll_fn(|cx| inner.poll_read(cx, &mut chunk)).await?;
-        if n == 0 {
-            return Ok(out.len() - start);
-        }
-        out.extend_from_slice(&chunk[..n]);
-    }
+    ops::read_to_end(|cx, b| inner.poll_read(cx, b), out).await
 }
 
-async fn write_all(inner: &StreamInner, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        let n = poll_fn(|cx| inner.poll_write(cx, buf)).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        buf = &buf[n..];
-    }
-    Ok(())
+async fn write_all(inner: &StreamInner, buf: &[u8]) -> io::Result<()> {
+    ops::write_all(|cx, b| inner.poll_write(cx, b), buf).await
 }
 
 impl fmt::Debug for TcpStream {

@@ -47,6 +47,18 @@
 //!   caller disarms first and takes the new `wait_handles` after), `try_send(buf, target)`,
 //!   `try_recv(buf) -> (n, from)` (one datagram per call, truncated to `buf`; an empty
 //!   datagram is `Ok((0, from))`), `local_addr`, `peer_addr`, `set_broadcast`, `broadcast`.
+//! * `process`: child processes. Natively std spawns them and mio watches their pipes and
+//!   their exit; on WASI every entry point returns `Unsupported` naming WASI.
+//!   - `supported() -> io::Result<()>`, `spawn(&mut std::process::Command) -> io::Result<Spawned>`
+//!     (a `Process` and our ends of the requested pipes; a failure after the child exists
+//!     kills and reaps it and closes every descriptor), `returncode(&ExitStatus) -> i32`
+//!     (asyncio's: the code, or minus the signal), `SIGKILL`, `SIGTERM`.
+//!   - `Process`, `PipeReader`, `PipeWriter`: sources like the TCP ones (`register`,
+//!     `wait_handles`). A process is readable in [`Direction::Read`] once it has exited;
+//!     `try_reap()` reaps it (`WouldBlock` while it runs), `signal(sig)` signals it unless it
+//!     has exited (then it is reaped instead), `close(kill)` ends it when the loop closes (an
+//!     exited child is reaped, never signalled; a running one is killed and reaped, or left to
+//!     a reaping thread). No child is ever left a zombie.
 //! * `dns::lookup(host, port, &impl Reactor) -> Result<Vec<SocketAddr>, LookupError>`: name
 //!   resolution (never an IP literal: the shared layer handles those).
 //! * [`Reactor`]: the one path upwards. A backend operation that must wait on the loop (a WASI

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use super::state::{EnterTask, TaskHeader, TaskMeta};
+use super::state::{EnterTask, TaskHeader, TaskKind, TaskMeta};
 use crate::context::with_core;
 use crate::core::Core;
 use crate::error::JoinError;
@@ -142,11 +142,11 @@ impl<F: Future> Future for TaskFuture<F> {
 }
 
 /// Creates a task on `core` and queues its first step (TSK-01). The caller checked that the
-/// loop is open. `internal` marks work the loop itself started (see [`TaskHeader`]).
+/// loop is open. `kind` tells who started it (see [`TaskKind`]).
 pub(crate) fn spawn_on<F>(
     core: &Rc<Core>,
     name: Option<Arc<str>>,
-    internal: bool,
+    kind: TaskKind,
     future: F,
 ) -> JoinHandle<F::Output>
 where
@@ -155,7 +155,7 @@ where
 {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let header = Rc::new(TaskHeader::new(id, name.clone(), internal));
+    let header = Rc::new(TaskHeader::new(id, name.clone(), kind));
     core.tasks.borrow_mut().insert(&header);
     let wrapped = TaskFuture {
         future,
@@ -198,7 +198,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    with_core(|core| spawn_on(core, None, false, future))
+    with_core(|core| spawn_on(core, None, TaskKind::User, future))
 }
 
 /// Like [`spawn`], with a task name for logs and reports.
@@ -208,16 +208,17 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    with_core(|core| spawn_on(core, Some(Arc::from(name)), false, future))
+    with_core(|core| spawn_on(core, Some(Arc::from(name)), TaskKind::User, future))
 }
 
-/// Completes when at most `user` user tasks and `internal` internal tasks are left on the loop
-/// running this task.
-pub(crate) async fn tasks_settled(user: usize, internal: usize) {
+/// Completes when at most `user` user tasks and `flushing` [`TaskKind::Flush`] tasks are left
+/// on the loop running this task ([`TaskKind::Watch`] tasks are not counted: they end with
+/// what they watch, or when the loop closes).
+pub(crate) async fn tasks_settled(user: usize, flushing: usize) {
     std::future::poll_fn(|cx| {
         with_core(|core| {
             let mut tasks = core.tasks.borrow_mut();
-            if tasks.user() <= user && tasks.internal() <= internal {
+            if tasks.user() <= user && tasks.flushing() <= flushing {
                 Poll::Ready(())
             } else {
                 tasks.set_idle_waker(cx.waker());

@@ -39,6 +39,20 @@ impl fmt::Display for TaskMeta {
 /// A scheduled step of a task.
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 
+/// Who started a task, which decides what the loop's shutdown does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskKind {
+    /// Started by the user: `cancel_all_tasks` cancels it.
+    User,
+    /// Work the loop itself started and must finish (a dropped stream still flushing): not
+    /// cancelled by `cancel_all_tasks`, and waited for, bounded, before `wasio::run` closes.
+    Flush,
+    /// Work the loop itself started that lasts as long as what it watches (a child process,
+    /// until it exits): neither cancelled nor waited for. Closing the loop destroys it, and
+    /// its destructor ends what it watched (kills and reaps a running child).
+    Watch,
+}
+
 /// Per-task state shared by the task's future and its `JoinHandle`.
 pub(crate) struct TaskHeader {
     pub(crate) id: u64,
@@ -64,15 +78,14 @@ pub(crate) struct TaskHeader {
     pub(crate) failure: RefCell<Option<Box<str>>>,
     /// Do not report this task as destroyed while pending (`run_until_complete`'s own task).
     pub(crate) quiet: Cell<bool>,
-    /// Work the loop itself started (a stream flushing after its owner dropped it): not
-    /// cancelled by `cancel_all_tasks`, and waited for, bounded, before `wasio::run` closes.
-    pub(crate) internal: bool,
+    /// Who started the task (see [`TaskKind`]).
+    pub(crate) kind: TaskKind,
     /// Key in the loop's task set.
     pub(crate) key: Cell<usize>,
 }
 
 impl TaskHeader {
-    pub(crate) fn new(id: u64, name: Option<Arc<str>>, internal: bool) -> TaskHeader {
+    pub(crate) fn new(id: u64, name: Option<Arc<str>>, kind: TaskKind) -> TaskHeader {
         TaskHeader {
             id,
             name,
@@ -86,7 +99,7 @@ impl TaskHeader {
             ended_cancelled: Cell::new(false),
             failure: RefCell::new(None),
             quiet: Cell::new(false),
-            internal,
+            kind,
             key: Cell::new(usize::MAX),
         }
     }
@@ -137,8 +150,10 @@ impl TaskHeader {
 #[derive(Default)]
 pub(crate) struct TaskSet {
     tasks: Slab<Weak<TaskHeader>>,
-    /// Live internal tasks (counted in `tasks` too).
-    internal: usize,
+    /// Live [`TaskKind::Flush`] tasks (counted in `tasks` too).
+    flushing: usize,
+    /// Live [`TaskKind::Watch`] tasks (counted in `tasks` too).
+    watching: usize,
     /// Woken when the live count changes (see `task::join::tasks_settled`).
     idle: Option<Waker>,
 }
@@ -147,15 +162,21 @@ impl TaskSet {
     pub(crate) fn insert(&mut self, h: &Rc<TaskHeader>) {
         let key = self.tasks.insert(Rc::downgrade(h));
         h.key.set(key);
-        if h.internal {
-            self.internal += 1;
+        match h.kind {
+            TaskKind::User => {}
+            TaskKind::Flush => self.flushing += 1,
+            TaskKind::Watch => self.watching += 1,
         }
     }
 
     /// Removes a task; returns the idle waker to wake (outside the borrow), if one waits.
     pub(crate) fn remove(&mut self, h: &TaskHeader) -> Option<Waker> {
-        if self.tasks.try_remove(h.key.get()).is_some() && h.internal {
-            self.internal -= 1;
+        if self.tasks.try_remove(h.key.get()).is_some() {
+            match h.kind {
+                TaskKind::User => {}
+                TaskKind::Flush => self.flushing -= 1,
+                TaskKind::Watch => self.watching -= 1,
+            }
         }
         self.idle.take()
     }
@@ -167,12 +188,17 @@ impl TaskSet {
 
     /// Live tasks the user started.
     pub(crate) fn user(&self) -> usize {
-        self.tasks.len() - self.internal
+        self.tasks.len() - self.internal()
     }
 
-    /// Live internal tasks.
+    /// Live internal tasks ([`TaskKind::Flush`] and [`TaskKind::Watch`]).
     pub(crate) fn internal(&self) -> usize {
-        self.internal
+        self.flushing + self.watching
+    }
+
+    /// Live [`TaskKind::Flush`] tasks: the work `wasio::run` waits for before closing.
+    pub(crate) fn flushing(&self) -> usize {
+        self.flushing
     }
 
     /// Parks the waker woken at the next removal.
@@ -186,7 +212,7 @@ impl TaskSet {
         self.tasks
             .iter()
             .filter_map(|(_, h)| h.upgrade())
-            .filter(|h| !h.internal)
+            .filter(|h| h.kind == TaskKind::User)
             .collect()
     }
 

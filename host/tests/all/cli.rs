@@ -95,6 +95,27 @@ fn run_command_runs_an_example_with_arguments() {
 }
 
 #[test]
+fn subprocess_example_reports_unsupported_in_wasmtime() {
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("subprocess.wasm");
+    let out = wasio_host()
+        .arg("run")
+        .arg(&example)
+        .output()
+        .expect("run wasio-host");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Unsupported") && stderr.contains("WASI"),
+        "the error names Unsupported and WASI: {stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
 fn run_command_reports_a_missing_component() {
     let out = wasio_host()
         .args(["run", "/no/such/component.wasm"])

@@ -8,6 +8,7 @@ use super::state::{Conn, Inner};
 use crate::exception::Context;
 use crate::net::stream::TcpStream;
 use crate::task::join::spawn_on;
+use crate::task::state::TaskKind;
 
 /// Ends a connection's accounting when its task ends (completed, cancelled or destroyed).
 ///
@@ -49,7 +50,7 @@ pub(crate) fn spawn_connection(server: &Rc<Inner>, stream: TcpStream, peer: Sock
         key,
     };
     let handler = server.handler.clone();
-    let task = spawn_on(&core, None, false, async move {
+    let task = spawn_on(&core, None, TaskKind::User, async move {
         let guard = guard;
         match handler(stream).await {
             Ok(()) => {}

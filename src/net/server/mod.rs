@@ -40,6 +40,7 @@ use crate::net::stream::TcpStream;
 use crate::sys::{self, bind_error};
 use crate::task::cancel::catch_cancel;
 use crate::task::join::spawn_on;
+use crate::task::state::TaskKind;
 
 mod accept;
 mod conns;
@@ -188,7 +189,12 @@ impl Server {
         for i in first..count {
             let weak = Rc::downgrade(&self.inner);
             let name = format!("wasio-accept-{i}");
-            let task = spawn_on(&core, Some(name.into()), false, accept_loop(weak, i));
+            let task = spawn_on(
+                &core,
+                Some(name.into()),
+                TaskKind::User,
+                accept_loop(weak, i),
+            );
             self.inner.accept_tasks.borrow_mut().push(task);
         }
         self.inner.serving.set(true);

@@ -15,6 +15,7 @@ use std::time::Duration;
 pub(crate) mod dns;
 pub(crate) mod net;
 pub(crate) mod udp;
+pub(crate) mod process;
 
 use super::{Direction, Event, Token, Wait, ready};
 

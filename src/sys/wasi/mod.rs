@@ -24,6 +24,7 @@ pub(crate) mod dns;
 mod error;
 pub(crate) mod net;
 pub(crate) mod udp;
+pub(crate) mod process;
 
 use super::{Direction, Event, Token, Wait, ready};
 
