@@ -14,8 +14,8 @@ use std::time::Duration;
 
 pub(crate) mod dns;
 pub(crate) mod net;
-pub(crate) mod udp;
 pub(crate) mod process;
+pub(crate) mod udp;
 
 use super::{Direction, Event, Token, Wait, ready};
 

@@ -23,8 +23,8 @@ use wasip2::io::poll::{self, Pollable};
 pub(crate) mod dns;
 mod error;
 pub(crate) mod net;
-pub(crate) mod udp;
 pub(crate) mod process;
+pub(crate) mod udp;
 
 use super::{Direction, Event, Token, Wait, ready};
 
