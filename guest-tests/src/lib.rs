@@ -154,6 +154,11 @@ macro_rules! foreach_case {
         $m!(udp_unreachable_peer_is_reported_on_the_next_receive);
         $m!(udp_closed_socket_gives_errors);
         $m!(udp_create_datagram_endpoint_rules);
+        // 9. sendfile
+        $m!(sf02_offset_count_result_and_position);
+        $m!(sf03_forced_fallback_gives_the_same_result);
+        $m!(sf05_writes_before_and_after_keep_their_order);
+        $m!(sf_peer_closing_part_way_reports_what_was_sent);
         // 10. executor
         $m!(exe01_run_in_executor_returns_the_value);
         $m!(exe03_shutdown_default_executor_rules);
@@ -404,6 +409,21 @@ pub async fn within<F: std::future::Future>(
         fut.as_mut().poll(cx).map(Ok)
     })
     .await
+}
+
+/// A fresh path for a scratch file: in `WASIO_SCRATCH_DIR` (the host preopens one for every
+/// case in wasmtime), else in the system's temporary directory.
+pub fn scratch_file(name: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::var_os("WASIO_SCRATCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("wasio-{name}-{nanos}-{n}"))
 }
 
 /// The kind of an I/O error, as transcripts record it (the same in both worlds).

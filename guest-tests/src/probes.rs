@@ -28,6 +28,7 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "div_no_threads" => div_no_threads(t),
         "div_executor_on_the_loop" => div_executor_on_the_loop(t),
         "div_udp_options" => div_udp_options(t),
+        "div_sendfile_fallback_only" => div_sendfile_fallback_only(t),
         "div_stalled_loop" => div_stalled_loop(t),
         "div_panic_in_callback" => div_panic_in_callback(),
         "div_no_nodelay" => div_no_nodelay(t),
@@ -164,6 +165,50 @@ fn div_no_threads(t: &Transcript) -> Result<(), String> {
     lp.run_forever().ctx("run_forever")?;
     log.copy_to(t);
     t.expect(&["thread spawn fails=true", "threadsafe ran"])
+}
+
+/// WASI has no zero-copy path: `sendfile` without the fallback is `Unsupported` naming WASI,
+/// nothing is sent and the position is unchanged; with it (the default) the bytes arrive.
+fn div_sendfile_fallback_only(t: &Transcript) -> Result<(), String> {
+    use std::io::{Seek, Write};
+    use wasio::net::{SendfileOptions, sendfile_with};
+    let t = t.clone();
+    crate::block(async move {
+        let path = crate::scratch_file("probe-sendfile");
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(b"0123456789"))
+            .ctx("write")?;
+        let mut file = std::fs::File::open(&path).ctx("open")?;
+        let l = TcpListener::bind(lo4()).await.ctx("bind")?;
+        let c = TcpStream::connect(l.local_addr().ctx("addr")?)
+            .await
+            .ctx("connect")?;
+        let (s, _) = l.accept().await.ctx("accept")?;
+        let refused = sendfile_with(&s, &mut file, &SendfileOptions::new().fallback(false)).await;
+        let e = refused.err();
+        t.push(format!(
+            "no fallback: {} names WASI={} position {}",
+            e.as_ref().map(crate::kind).unwrap_or_default(),
+            e.is_some_and(|e| e.to_string().contains("WASI")),
+            file.stream_position().ctx("position")?
+        ));
+        let sent = sendfile_with(&s, &mut file, &SendfileOptions::new().offset(2))
+            .await
+            .ctx("sendfile")?;
+        s.close().await.ctx("close")?;
+        drop(s);
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).await.ctx("read")?;
+        let _ = std::fs::remove_file(&path);
+        t.push(format!(
+            "fallback: sent {sent} {:?}",
+            String::from_utf8_lossy(&got)
+        ));
+        t.expect(&[
+            "no fallback: Unsupported names WASI=true position 0",
+            "fallback: sent 8 \"23456789\"",
+        ])
+    })
 }
 
 /// wasi:sockets has no `SO_REUSEPORT` and no `SO_BROADCAST`: asking is an error, never

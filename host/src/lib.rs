@@ -84,7 +84,34 @@ pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    /// The case's scratch directory, removed with the store.
+    _scratch: Option<ScratchDir>,
 }
+
+/// A directory on the host, preopened for one guest as `/scratch` (the conformance cases
+/// that need files use it), removed when the guest's store goes.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new() -> std::io::Result<ScratchDir> {
+        use std::sync::atomic::AtomicU64;
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("wasio-host-scratch-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(ScratchDir(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the scratch directory appears in the guest; cases find it in `WASIO_SCRATCH_DIR`.
+pub const GUEST_SCRATCH_DIR: &str = "/scratch";
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -172,6 +199,12 @@ impl Host {
     }
 
     fn store(&self, args: &[String], stdio: &Stdio) -> Store<State> {
+        self.store_with(args, stdio, false)
+    }
+
+    /// A store; with `scratch`, a fresh host directory is preopened as `/scratch` (when it
+    /// cannot be made, the guest simply has none, and a case that needs it says so).
+    fn store_with(&self, args: &[String], stdio: &Stdio, scratch: bool) -> Store<State> {
         let mut b = WasiCtxBuilder::new();
         b.args(args)
             .allow_tcp(true)
@@ -190,6 +223,16 @@ impl Host {
         for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("WASIO_")) {
             b.env(k, v);
         }
+        let scratch = scratch
+            .then(ScratchDir::new)
+            .and_then(Result::ok)
+            .filter(|d| {
+                b.preopened_dir(&d.0, GUEST_SCRATCH_DIR, wasmtime_wasi::FsPerms::ReadWrite)
+                    .is_ok()
+            });
+        if scratch.is_some() {
+            b.env("WASIO_SCRATCH_DIR", GUEST_SCRATCH_DIR);
+        }
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.config.memory_limit)
             .trap_on_grow_failure(true)
@@ -200,6 +243,7 @@ impl Host {
                 wasi: b.build(),
                 table: ResourceTable::new(),
                 limits,
+                _scratch: scratch,
             },
         );
         store.limiter(|s| &mut s.limits);
@@ -343,8 +387,15 @@ impl CaseReport {
 }
 
 /// The number of live resources (streams, sockets, pollables...) in a store's table.
+/// Filesystem descriptors are left out: wasi-libc opens the preopened directories once, on
+/// first use, and keeps them for the instance's life.
 fn live_handles(store: &mut Store<State>) -> usize {
-    store.data_mut().table.iter_mut().count()
+    store
+        .data_mut()
+        .table
+        .iter_mut()
+        .filter(|r| !r.is::<wasmtime_wasi::filesystem::Descriptor>())
+        .count()
 }
 
 /// Describes a guest error: which limit stopped it, or the trap.
@@ -387,9 +438,10 @@ impl Suite<'_> {
 
     async fn run(&self, name: &str, probe: bool) -> CaseReport {
         let (out, err) = self.host.capture_pipes();
-        let mut store = self.host.store(
+        let mut store = self.host.store_with(
             &["guest-tests".into(), name.into()],
             &Stdio::Capture(out.clone(), err.clone()),
+            true,
         );
         let started = Instant::now();
         let fut = async {

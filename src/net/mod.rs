@@ -9,6 +9,7 @@
 mod connect;
 mod dns;
 mod listener;
+mod sendfile;
 mod server;
 mod stream;
 mod udp;
@@ -19,6 +20,7 @@ pub use self::connect::{
 };
 pub use self::dns::{ResolveError, is_resolve_error, lookup_host, resolve};
 pub use self::listener::TcpListener;
+pub use self::sendfile::{FALLBACK_CHUNK, SendfileError, SendfileOptions, sendfile, sendfile_with};
 pub use self::server::{Hosts, Server, ServerOptions, start_server};
 pub use self::stream::{OwnedReadHalf, OwnedWriteHalf, TcpStream};
 pub use self::udp::{DatagramOptions, Family, UdpSocket, create_datagram_endpoint};

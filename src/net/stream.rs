@@ -60,6 +60,19 @@ impl StreamInner {
         self.reg.poll_write(cx, buf, |b| self.sys.try_write(b))
     }
 
+    /// One zero-copy `sendfile` step (see `net::sendfile`).
+    pub(crate) fn poll_sendfile(
+        &self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: &mut u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.reg.poll_io(cx, Direction::Write, || {
+            self.sys.try_sendfile(file, offset, len)
+        })
+    }
+
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.reg
             .poll_io_try_first(cx, Direction::Write, || self.sys.try_flush())

@@ -41,7 +41,9 @@
 //! * `net`: `TcpListener`, `TcpStream` with non-blocking operations returning `WouldBlock`;
 //!   `register(&mut self, &Driver, Token)` makes a source known to the driver (natively the mio
 //!   registration; nothing on WASI) and `wait_handles() -> [WaitHandle; 2]` gives what
-//!   [`Direction::Read`] and [`Direction::Write`] wait on.
+//!   [`Direction::Read`] and [`Direction::Write`] wait on. `TcpStream::try_sendfile(&File,
+//!   &mut offset, len)` is the zero-copy path of `sendfile` (`WouldBlock` when full;
+//!   `Unsupported` where there is none: the shared layer falls back to reads and writes).
 //! * `udp::UdpSocket`: `bind(addr, &UdpOptions)`, `register`, `wait_handles`,
 //!   `connect(&mut self, peer)` (on WASI the streams and their pollables are replaced: the
 //!   caller disarms first and takes the new `wait_handles` after), `try_send(buf, target)`,

@@ -263,6 +263,52 @@ impl TcpStream {
         self.stream.set_nodelay(on)
     }
 
+    /// Zero-copy `sendfile(2)` of at most `len` bytes of `file` from `*offset` (advanced by
+    /// what was sent). `WouldBlock` when the socket is full; `Unsupported` where there is no
+    /// such call.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) fn try_sendfile(
+        &self,
+        file: &std::fs::File,
+        offset: &mut u64,
+        len: usize,
+    ) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let mut off = libc::off_t::try_from(*offset).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "sendfile offset out of range")
+        })?;
+        // SAFETY: both descriptors are open for the duration of the call (`self` and `file`
+        // are borrowed) and `off` is a valid, writable `off_t`.
+        let n = unsafe { libc::sendfile(self.stream.as_raw_fd(), file.as_raw_fd(), &mut off, len) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            // Not possible for this pair of descriptors: the caller may fall back.
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+            ) {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, e));
+            }
+            return Err(e);
+        }
+        *offset = u64::try_from(off).unwrap_or(*offset);
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// No `sendfile(2)` here: the caller falls back to reads and writes.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub(crate) fn try_sendfile(
+        &self,
+        _file: &std::fs::File,
+        _offset: &mut u64,
+        _len: usize,
+    ) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "sendfile(2) is not available on this platform",
+        ))
+    }
+
     pub(crate) fn nodelay(&self) -> io::Result<bool> {
         self.stream.nodelay()
     }

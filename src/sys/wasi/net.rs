@@ -421,6 +421,21 @@ impl TcpStream {
         ))
     }
 
+    /// WASI has no zero-copy file transfer for a `std::fs::File` (its descriptor is
+    /// wasi-libc's, not a `wasi:filesystem` resource a stream could be spliced from): the
+    /// caller falls back to reads and writes.
+    pub(crate) fn try_sendfile(
+        &self,
+        _file: &std::fs::File,
+        _offset: &mut u64,
+        _len: usize,
+    ) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "zero-copy sendfile is not available on WASI (the fallback copies through the stream)",
+        ))
+    }
+
     pub(crate) fn nodelay(&self) -> io::Result<bool> {
         Err(io::Error::new(
             io::ErrorKind::Unsupported,
