@@ -8,6 +8,7 @@
 
 mod connect;
 mod dns;
+mod inner;
 mod listener;
 mod server;
 mod stream;
