@@ -7,7 +7,10 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use wasio::net::{ServerOptions, TcpListener, TcpStream, start_server};
+use wasio::net::{
+    ServerOptions, TcpListener, TcpStream, UnixDatagram, UnixListener, UnixStream, start_server,
+    start_unix_server,
+};
 use wasio::os::wasi::AsyncPollable;
 use wasio::os::wasi::wasip2;
 
@@ -31,6 +34,7 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "div_socket_options" => div_socket_options(t),
         "div_abort_is_a_shutdown" => div_abort_is_a_shutdown(t),
         "div_close_with_unread_data" => div_close_with_unread_data(t),
+        "div_no_unix_sockets" => div_no_unix_sockets(t),
         other => Err(format!("unknown probe `{other}`")),
     }
 }
@@ -300,5 +304,47 @@ fn div_close_with_unread_data(t: &Transcript) -> Result<(), String> {
             }
         ));
         t.expect(&["client read: 0 bytes"])
+    })
+}
+
+/// No Unix domain sockets on WASI: every constructor returns `Unsupported` naming WASI.
+fn div_no_unix_sockets(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    crate::block(async move {
+        let path = std::path::Path::new("/tmp/wasio-probe.sock");
+        let server = start_unix_server(
+            |c: UnixStream| async move { c.close().await },
+            path,
+            ServerOptions::new(),
+        )
+        .await;
+        let results = [
+            ("UnixListener::bind", UnixListener::bind(path).err()),
+            ("UnixStream::connect", UnixStream::connect(path).await.err()),
+            ("UnixStream::pair", UnixStream::pair().err()),
+            ("UnixDatagram::bind", UnixDatagram::bind(path).err()),
+            ("UnixDatagram::unbound", UnixDatagram::unbound().err()),
+            ("UnixDatagram::pair", UnixDatagram::pair().err()),
+            ("start_unix_server", server.err()),
+        ];
+        for (what, e) in results {
+            match e {
+                Some(e) => t.push(format!(
+                    "{what}: {} names WASI={}",
+                    crate::kind(&e),
+                    e.to_string().contains("WASI")
+                )),
+                None => t.push(format!("{what}: succeeded")),
+            }
+        }
+        t.expect(&[
+            "UnixListener::bind: Unsupported names WASI=true",
+            "UnixStream::connect: Unsupported names WASI=true",
+            "UnixStream::pair: Unsupported names WASI=true",
+            "UnixDatagram::bind: Unsupported names WASI=true",
+            "UnixDatagram::unbound: Unsupported names WASI=true",
+            "UnixDatagram::pair: Unsupported names WASI=true",
+            "start_unix_server: Unsupported names WASI=true",
+        ])
     })
 }

@@ -1,6 +1,6 @@
-//! What every connected stream shares: [`StreamInner`] (a registration and a backend stream),
-//! the readiness-driven operations on it, and the macros that give a stream type and its owned
-//! halves their I/O methods.
+//! What every connected stream shares, TCP or Unix: [`StreamInner`] (a registration and a
+//! backend stream), the readiness-driven operations on it, and the macros that give
+//! `TcpStream`, `UnixStream` and their owned halves the same I/O methods.
 //!
 //! # Ground rules
 //!
@@ -28,7 +28,7 @@ use crate::io::registration::Registration;
 use crate::sys::{self, Direction, Token, WaitHandle, ready};
 use crate::task::join::spawn_on;
 
-/// The backend operations a stream needs.
+/// The backend operations a stream needs (both backends' TCP and Unix streams).
 pub(crate) trait SysStream: Sized + 'static {
     fn register(&mut self, driver: &sys::Driver, token: Token) -> io::Result<()>;
     fn wait_handles(&self) -> [WaitHandle; 2];
@@ -76,6 +76,7 @@ macro_rules! sys_stream {
 }
 
 sys_stream!(sys::net::TcpStream);
+sys_stream!(sys::unix::UnixStream);
 
 pub(crate) fn current_core() -> io::Result<Rc<Core>> {
     try_current_core().map_err(io::Error::other)

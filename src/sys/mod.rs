@@ -40,6 +40,14 @@
 //!   `register(&mut self, &Driver, Token)` makes a source known to the driver (natively the mio
 //!   registration; nothing on WASI) and `wait_handles() -> [WaitHandle; 2]` gives what
 //!   [`Direction::Read`] and [`Direction::Write`] wait on.
+//! * `unix`: `UnixListener` (`bind`, then `listen`, as `net::TcpListener`), `UnixStream`
+//!   (`connect`, `pair`, the stream operations of `net::TcpStream`), `UnixDatagram` (`bind`,
+//!   `unbound`, `pair`, `connect`, `try_send`/`try_recv`/`try_send_to`/`try_recv_from`), with
+//!   `register` and `wait_handles` as above; `Addr` (`Option<PathBuf>`: the path, `None` for an
+//!   unnamed socket); `remove_stale_socket(path)`: removes a socket file left at `path`, never
+//!   another kind of file. Natively, a socket bound to a path unlinks it when dropped if the
+//!   path still names the file its bind created. On WASI every constructor returns
+//!   `Unsupported` naming WASI, and the types are uninhabited.
 //! * `dns::lookup(host, port, &impl Reactor) -> Result<Vec<SocketAddr>, LookupError>`: name
 //!   resolution (never an IP literal: the shared layer handles those).
 //! * [`Reactor`]: the one path upwards. A backend operation that must wait on the loop (a WASI

@@ -1,20 +1,21 @@
-//! The asyncio-style TCP [`Server`] and [`start_server`], on a machinery generic over the kind
-//! of socket.
+//! The asyncio-style servers: [`Server`] and [`start_server`] over TCP, [`UnixServer`] and
+//! [`start_unix_server`] over a Unix socket path, sharing one machinery.
 //!
 //! * `options`: what to bind and how ([`Hosts`], [`ServerOptions`]).
-//! * `state`: the state a server's handles and tasks share, and `Kind`: what depends on the
-//!   kind of socket (the socket types, accepting, preparing a connection).
-//! * `ops`: what a server does (start, close, end clients, wait, serve forever), once for
-//!   every kind.
+//! * `state`: the state a server's handles and tasks share, and `Kind`: what differs between
+//!   TCP and Unix (the socket types, accepting, preparing a connection).
+//! * `ops`: what a server does (start, close, end clients, wait, serve forever), once for both.
 //! * `accept`: the accept loop, one task per listening socket.
 //! * `conns`: one task per connection, and the connection count.
+//! * `unix`: the Unix server.
 //!
 //! # Ground rules
 //!
 //! * One task per connection calls the handler (asyncio: `protocol_factory()` inside a task
 //!   created per connection). The server counts connections from accept until that task ends.
 //! * `close()` stops listening at once (the listening sockets are closed, new connects are
-//!   refused) and leaves existing connections open (SRV-07). `wait_closed()` returns only when the server is closed *and*
+//!   refused; a Unix socket's path is removed if it is still ours) and leaves existing
+//!   connections open (SRV-07). `wait_closed()` returns only when the server is closed *and*
 //!   no connection remains (SRV-08, 3.12.1+ semantics).
 //! * The accept loop accepts until `WouldBlock` (yielding after `backlog + 1` in a row), skips
 //!   `ConnectionAborted`, and on `EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM` reports to the exception
@@ -45,8 +46,10 @@ mod conns;
 mod ops;
 mod options;
 mod state;
+mod unix;
 
 pub use self::options::{Hosts, ServerOptions};
+pub use self::unix::{UnixServer, start_unix_server};
 
 /// TCP servers.
 pub(crate) struct Tcp;

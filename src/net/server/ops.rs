@@ -1,5 +1,5 @@
-//! What a server does, whatever it listens on: the bodies of the server's methods, generic
-//! over the socket kind (SRV-01, SRV-07 to SRV-10).
+//! What a server does, whatever it listens on: the bodies of the methods `Server` and
+//! `UnixServer` share (SRV-01, SRV-07 to SRV-10).
 
 use std::future::poll_fn;
 use std::io;
@@ -20,7 +20,7 @@ fn core<K: Kind>(inner: &Inner<K>) -> io::Result<Rc<Core>> {
         .ok_or_else(|| io::Error::other(Error::closed()))
 }
 
-/// The end of a `start_*` function: serve at once if asked.
+/// The end of `start_server` / `start_unix_server`: serve at once if asked.
 pub(crate) async fn finish_start<K: Kind>(inner: &Rc<Inner<K>>, start: bool) -> io::Result<()> {
     if start {
         start_serving(inner)?;
@@ -61,7 +61,7 @@ pub(crate) fn start_serving<K: Kind>(inner: &Rc<Inner<K>>) -> io::Result<()> {
 }
 
 /// Stops listening now and leaves existing connections open; idempotent (SRV-07). Dropping
-/// the sockets closes them.
+/// the sockets closes them (and removes a Unix socket's path if it is still ours).
 pub(crate) fn close<K: Kind>(inner: &Inner<K>) {
     if inner.closed.replace(true) {
         return;

@@ -1,5 +1,5 @@
 //! The state one server's handles, accept loops and connection tasks share, and [`Kind`]: what
-//! depends on the kind of socket a server listens on.
+//! differs between a TCP and a Unix server.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -17,7 +17,7 @@ use crate::handle::Outcome;
 use crate::net::inner::Control;
 use crate::task::join::JoinHandle;
 
-/// The kind of socket a server listens on: every type and operation the shared
+/// The kind of socket a server listens on (TCP or Unix): every type and operation the shared
 /// machinery (`Inner`, the accept loop, the connection tasks) needs from it.
 pub(crate) trait Kind: Sized + 'static {
     /// A socket bound, not yet listening.

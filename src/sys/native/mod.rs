@@ -14,6 +14,7 @@ use std::time::Duration;
 
 pub(crate) mod dns;
 pub(crate) mod net;
+pub(crate) mod unix;
 
 use super::{Direction, Event, Token, Wait, ready};
 

@@ -23,6 +23,7 @@ use wasip2::io::poll::{self, Pollable};
 pub(crate) mod dns;
 mod error;
 pub(crate) mod net;
+pub(crate) mod unix;
 
 use super::{Direction, Event, Token, Wait, ready};
 
