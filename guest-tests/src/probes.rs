@@ -35,6 +35,7 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "div_abort_is_a_shutdown" => div_abort_is_a_shutdown(t),
         "div_close_with_unread_data" => div_close_with_unread_data(t),
         "div_no_unix_sockets" => div_no_unix_sockets(t),
+        "wasi_pollable_reader" => wasi_pollable_reader(t),
         other => Err(format!("unknown probe `{other}`")),
     }
 }
@@ -347,4 +348,60 @@ fn div_no_unix_sockets(t: &Transcript) -> Result<(), String> {
             "start_unix_server: Unsupported names WASI=true",
         ])
     })
+}
+
+/// Pollable readers (the WASI counterpart of `add_reader`): level-triggered, so a ready
+/// pollable's callback runs in every iteration; a pollable that is not ready never runs it;
+/// removal stops it; `close()` removes the rest; a closed loop refuses new ones (LIFE-05).
+fn wasi_pollable_reader(t: &Transcript) -> Result<(), String> {
+    use wasip2::clocks::monotonic_clock::subscribe_duration;
+    let lp = crate::new_loop()?;
+    let runs = Rc::new(Cell::new(0u32));
+    let r = runs.clone();
+    let reader = lp
+        .add_pollable_reader(subscribe_duration(0), move || r.set(r.get() + 1))
+        .ctx("add_pollable_reader (ready)")?;
+    let idle_runs = Rc::new(Cell::new(0u32));
+    let i = idle_runs.clone();
+    let idle = lp
+        .add_pollable_reader(subscribe_duration(u64::MAX), move || i.set(i.get() + 1))
+        .ctx("add_pollable_reader (never ready)")?;
+    for _ in 0..3 {
+        lp.run_once().ctx("run_once")?;
+    }
+    t.push(format!(
+        "ready pollable: {} runs in 3 iterations",
+        runs.get()
+    ));
+    t.push(format!("idle pollable: {} runs", idle_runs.get()));
+    t.push(format!("removed={}", lp.remove_pollable_reader(reader)));
+    t.push(format!(
+        "removed again={}",
+        lp.remove_pollable_reader(reader)
+    ));
+    for _ in 0..3 {
+        // A ready callback keeps the wait from blocking on the idle pollable.
+        lp.call_soon(|| ()).ctx("call_soon")?;
+        lp.run_once().ctx("run_once")?;
+    }
+    t.push(format!("after remove: {} runs", runs.get()));
+    lp.close().ctx("close")?;
+    t.push(format!(
+        "close removed the idle reader: remove={}",
+        lp.remove_pollable_reader(idle)
+    ));
+    let again = lp.add_pollable_reader(subscribe_duration(0), || ());
+    t.push(format!(
+        "add on a closed loop: closed={}",
+        again.is_err_and(|e| e.is_closed())
+    ));
+    t.expect(&[
+        "ready pollable: 3 runs in 3 iterations",
+        "idle pollable: 0 runs",
+        "removed=true",
+        "removed again=false",
+        "after remove: 3 runs",
+        "close removed the idle reader: remove=false",
+        "add on a closed loop: closed=true",
+    ])
 }

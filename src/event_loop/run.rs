@@ -191,7 +191,8 @@ impl EventLoop {
     /// Closes the loop: pending callbacks, timers and queued task steps are dropped without
     /// running (LIFE-04). Fails on a running loop; idempotent.
     ///
-    /// Order: mark closed (new calls fail), then drop the ready queue, the timer heap and the
+    /// Order: mark closed (new calls fail), stop watching raw sources (`add_reader` and
+    /// friends), then drop the ready queue, the timer heap and the
     /// remote queue, and wake every task (a task woken on a closed loop is destroyed),
     /// repeating until nothing new was queued by the destructors. Tasks destroyed this way
     /// report `Task was destroyed but it is pending!`.
@@ -204,6 +205,8 @@ impl EventLoop {
             return Ok(());
         }
         core.shared.set_closed();
+        // Watched sources go first: deregistered, never closed (LIFE-05: adding fails from now).
+        super::watch::remove_all(core);
         loop {
             let ready = std::mem::take(&mut *core.local.ready.borrow_mut());
             let timers = core.timers.borrow_mut().take_all();

@@ -39,7 +39,9 @@
 //! * `net`: `TcpListener`, `TcpStream` with non-blocking operations returning `WouldBlock`;
 //!   `register(&mut self, &Driver, Token)` makes a source known to the driver (natively the mio
 //!   registration; nothing on WASI) and `wait_handles() -> [WaitHandle; 2]` gives what
-//!   [`Direction::Read`] and [`Direction::Write`] wait on.
+//!   [`Direction::Read`] and [`Direction::Write`] wait on. Natively only (called from
+//!   `os::native`): `TcpStream::from_std` and `TcpListener::from_std` adopt non-blocking std
+//!   sockets.
 //! * `unix`: `UnixListener` (`bind`, then `listen`, as `net::TcpListener`), `UnixStream`
 //!   (`connect`, `pair`, the stream operations of `net::TcpStream`), `UnixDatagram` (`bind`,
 //!   `unbound`, `pair`, `connect`, `try_send`/`try_recv`/`try_send_to`/`try_recv_from`), with
@@ -48,6 +50,17 @@
 //!   another kind of file. Natively, a socket bound to a path unlinks it when dropped if the
 //!   path still names the file its bind created. On WASI every constructor returns
 //!   `Unsupported` naming WASI, and the types are uninhabited.
+//! * `RawSource`: a source the loop watches to run callbacks (`add_reader` / `add_writer`
+//!   natively, pollable readers on WASI) instead of doing I/O on it.
+//!   - `RawSource::new`: target-specific, called from `os::native` (a `RawFd`, borrowed, never
+//!     closed) or `os::wasi` (a `Pollable`, owned).
+//!   - `set_interest(&mut self, &mut Driver, Token, read: bool, write: bool) -> io::Result<()>`:
+//!     registers, changes or (neither direction) drops the watch. Must be called with neither
+//!     direction before the source is dropped. A change re-evaluates readiness: a source
+//!     already ready is reported by the next wait. WASI has only `read`.
+//!   - `rearm(&self, &mut Driver, Token) -> io::Result<()>`: after a callback ran, makes the
+//!     next wait report the source again if it is still ready (level-triggered, as asyncio's
+//!     selector; natively a mio re-registration, on WASI arming the one-shot entry again).
 //! * `dns::lookup(host, port, &impl Reactor) -> Result<Vec<SocketAddr>, LookupError>`: name
 //!   resolution (never an IP literal: the shared layer handles those).
 //! * [`Reactor`]: the one path upwards. A backend operation that must wait on the loop (a WASI

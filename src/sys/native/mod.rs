@@ -14,7 +14,10 @@ use std::time::Duration;
 
 pub(crate) mod dns;
 pub(crate) mod net;
+mod raw;
 pub(crate) mod unix;
+
+pub(crate) use self::raw::RawSource;
 
 use super::{Direction, Event, Token, Wait, ready};
 

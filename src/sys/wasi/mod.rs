@@ -23,7 +23,10 @@ use wasip2::io::poll::{self, Pollable};
 pub(crate) mod dns;
 mod error;
 pub(crate) mod net;
+mod raw;
 pub(crate) mod unix;
+
+pub(crate) use self::raw::RawSource;
 
 use super::{Direction, Event, Token, Wait, ready};
 
