@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::exception::{self, Context, PanicError};
 use crate::executor::pool::DefaultExecutor;
 use crate::io::registry::Registry;
+use crate::io::watch::Watchers;
 use crate::ready::LocalQueue;
 use crate::shared::{Foreign, Shared};
 use crate::sys;
@@ -52,6 +53,9 @@ pub(crate) struct Core {
     pub(crate) driver: RefCell<sys::Driver>,
     /// I/O sources and the tasks waiting on them.
     pub(crate) io: RefCell<Registry>,
+    /// Sources watched for callbacks (`add_reader`, pollable readers); their tokens are slots
+    /// of `io`.
+    pub(crate) watchers: RefCell<Watchers>,
     /// Readiness events of the last wait (reused, no allocation per iteration).
     pub(crate) events: RefCell<Vec<sys::Event>>,
     /// Wakers collected under a borrow, woken after it ends (reused).
@@ -86,6 +90,7 @@ impl Core {
             timers: RefCell::new(TimerQueue::new()),
             driver: RefCell::new(driver),
             io: RefCell::new(Registry::default()),
+            watchers: RefCell::new(Watchers::default()),
             events: RefCell::new(Vec::with_capacity(64)),
             wake_list: RefCell::new(Vec::with_capacity(64)),
             remote_buf: RefCell::new(VecDeque::new()),

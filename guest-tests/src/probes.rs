@@ -7,7 +7,10 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use wasio::net::{ServerOptions, TcpListener, TcpStream, start_server};
+use wasio::net::{
+    ServerOptions, TcpListener, TcpStream, UnixDatagram, UnixListener, UnixStream, start_server,
+    start_unix_server,
+};
 use wasio::os::wasi::AsyncPollable;
 use wasio::os::wasi::wasip2;
 use wasio::process::{Command, ProcessOptions, subprocess_exec, subprocess_shell};
@@ -36,6 +39,8 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "div_abort_is_a_shutdown" => div_abort_is_a_shutdown(t),
         "div_close_with_unread_data" => div_close_with_unread_data(t),
         "div_no_subprocess" => div_no_subprocess(t),
+        "div_no_unix_sockets" => div_no_unix_sockets(t),
+        "wasi_pollable_reader" => wasi_pollable_reader(t),
         other => Err(format!("unknown probe `{other}`")),
     }
 }
@@ -467,4 +472,101 @@ fn div_no_subprocess(t: &Transcript) -> Result<(), String> {
             "left on the loop: 0 sources, 0 internal tasks",
         ])
     })
+}
+/// No Unix domain sockets on WASI: every constructor returns `Unsupported` naming WASI.
+fn div_no_unix_sockets(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    crate::block(async move {
+        let path = std::path::Path::new("/tmp/wasio-probe.sock");
+        let server = start_unix_server(
+            |c: UnixStream| async move { c.close().await },
+            path,
+            ServerOptions::new(),
+        )
+        .await;
+        let results = [
+            ("UnixListener::bind", UnixListener::bind(path).err()),
+            ("UnixStream::connect", UnixStream::connect(path).await.err()),
+            ("UnixStream::pair", UnixStream::pair().err()),
+            ("UnixDatagram::bind", UnixDatagram::bind(path).err()),
+            ("UnixDatagram::unbound", UnixDatagram::unbound().err()),
+            ("UnixDatagram::pair", UnixDatagram::pair().err()),
+            ("start_unix_server", server.err()),
+        ];
+        for (what, e) in results {
+            match e {
+                Some(e) => t.push(format!(
+                    "{what}: {} names WASI={}",
+                    crate::kind(&e),
+                    e.to_string().contains("WASI")
+                )),
+                None => t.push(format!("{what}: succeeded")),
+            }
+        }
+        t.expect(&[
+            "UnixListener::bind: Unsupported names WASI=true",
+            "UnixStream::connect: Unsupported names WASI=true",
+            "UnixStream::pair: Unsupported names WASI=true",
+            "UnixDatagram::bind: Unsupported names WASI=true",
+            "UnixDatagram::unbound: Unsupported names WASI=true",
+            "UnixDatagram::pair: Unsupported names WASI=true",
+            "start_unix_server: Unsupported names WASI=true",
+        ])
+    })
+}
+
+/// Pollable readers (the WASI counterpart of `add_reader`): level-triggered, so a ready
+/// pollable's callback runs in every iteration; a pollable that is not ready never runs it;
+/// removal stops it; `close()` removes the rest; a closed loop refuses new ones (LIFE-05).
+fn wasi_pollable_reader(t: &Transcript) -> Result<(), String> {
+    use wasip2::clocks::monotonic_clock::subscribe_duration;
+    let lp = crate::new_loop()?;
+    let runs = Rc::new(Cell::new(0u32));
+    let r = runs.clone();
+    let reader = lp
+        .add_pollable_reader(subscribe_duration(0), move || r.set(r.get() + 1))
+        .ctx("add_pollable_reader (ready)")?;
+    let idle_runs = Rc::new(Cell::new(0u32));
+    let i = idle_runs.clone();
+    let idle = lp
+        .add_pollable_reader(subscribe_duration(u64::MAX), move || i.set(i.get() + 1))
+        .ctx("add_pollable_reader (never ready)")?;
+    for _ in 0..3 {
+        lp.run_once().ctx("run_once")?;
+    }
+    t.push(format!(
+        "ready pollable: {} runs in 3 iterations",
+        runs.get()
+    ));
+    t.push(format!("idle pollable: {} runs", idle_runs.get()));
+    t.push(format!("removed={}", lp.remove_pollable_reader(reader)));
+    t.push(format!(
+        "removed again={}",
+        lp.remove_pollable_reader(reader)
+    ));
+    for _ in 0..3 {
+        // A ready callback keeps the wait from blocking on the idle pollable.
+        lp.call_soon(|| ()).ctx("call_soon")?;
+        lp.run_once().ctx("run_once")?;
+    }
+    t.push(format!("after remove: {} runs", runs.get()));
+    lp.close().ctx("close")?;
+    t.push(format!(
+        "close removed the idle reader: remove={}",
+        lp.remove_pollable_reader(idle)
+    ));
+    let again = lp.add_pollable_reader(subscribe_duration(0), || ());
+    t.push(format!(
+        "add on a closed loop: closed={}",
+        again.is_err_and(|e| e.is_closed())
+    ));
+    t.expect(&[
+        "ready pollable: 3 runs in 3 iterations",
+        "idle pollable: 0 runs",
+        "removed=true",
+        "removed again=false",
+        "after remove: 3 runs",
+        "close removed the idle reader: remove=false",
+        "add on a closed loop: closed=true",
+    ])
 }

@@ -10,7 +10,7 @@ use crate::clock::wait_timeout;
 use crate::core::EventLoop;
 use crate::error::{Error, Fatal};
 use crate::exception::{self, PanicError};
-use crate::handle::Outcome;
+use crate::handle::{EntryRef, Outcome};
 use crate::ready::Ready;
 use crate::shared::Foreign;
 use crate::sys;
@@ -90,23 +90,38 @@ impl EventLoop {
     }
 
     /// Records the readiness of the last wait and wakes the tasks waiting on it (outside every
-    /// borrow).
+    /// borrow); the callbacks of watched sources are queued at their place in event order.
     fn dispatch_io(&self) {
         let core = &*self.core;
         let mut wake = core.wake_list.take();
+        // (position in `wake`, entry): a watched source's callback goes before the wakers of
+        // later events. Allocates only when a watched source fired.
+        let mut calls: Vec<(usize, EntryRef)> = Vec::new();
         {
             let events = core.events.borrow();
             if events.is_empty() {
                 core.wake_list.replace(wake);
                 return;
             }
+            let watchers = core.watchers.borrow();
             let mut io = core.io.borrow_mut();
             for ev in events.iter() {
-                io.set_ready(ev.token, ev.bits, &mut wake);
+                let watched = !watchers.is_empty()
+                    && watchers.fire(ev.token, ev.bits, |e| calls.push((wake.len(), e)));
+                if !watched {
+                    io.set_ready(ev.token, ev.bits, &mut wake);
+                }
             }
         }
-        for w in wake.drain(..) {
+        let mut calls = calls.into_iter().peekable();
+        for (i, w) in wake.drain(..).enumerate() {
+            while let Some((_, e)) = calls.next_if(|(at, _)| *at <= i) {
+                core.local.push(Ready::Call(e));
+            }
             w.wake();
+        }
+        for (_, e) in calls {
+            core.local.push(Ready::Call(e));
         }
         core.wake_list.replace(wake);
     }

@@ -7,6 +7,8 @@
 //! * `iteration`: one iteration, asyncio's `_run_once`.
 //! * `diagnostics`: the exception handler, debug mode and counters.
 //! * `remote`: [`Remote`], the handle other threads use.
+//! * `watch`: callbacks on raw readiness (the shared half of `add_reader` / `add_writer` and of
+//!   WASI pollable readers; the public methods are in `os`).
 //!
 //! # One iteration (`run_once`), as asyncio `BaseEventLoop._run_once`
 //!
@@ -16,8 +18,8 @@
 //!    else the time to the nearest deadline (rounded up by the driver, capped at 24 h); else
 //!    block.
 //! 3. Wait on the driver (mio selector natively, `wasi:io/poll` on WASI).
-//! 4. Queue what the wait produced: callbacks and wakes from other threads, I/O wakeups, then
-//!    every timer with `when < now + resolution`, in `(when, seq)` order.
+//! 4. Queue what the wait produced: callbacks and wakes from other threads, I/O wakeups and
+//!    the callbacks of watched sources (in event order), then every timer with `when < now + resolution`, in `(when, seq)` order.
 //! 5. Run exactly the entries that were ready when this step began (a snapshot of the length):
 //!    anything queued while they run waits for the next iteration (SCH-02).
 //!
@@ -34,6 +36,7 @@ mod iteration;
 mod remote;
 mod run;
 mod schedule;
+pub(crate) mod watch;
 
 pub use self::diagnostics::LoopStats;
 pub use self::remote::Remote;

@@ -194,7 +194,8 @@ impl EventLoop {
     /// running, and the default executor is shut down without waiting (LIFE-04). Fails on a
     /// running loop; idempotent.
     ///
-    /// Order: mark closed (new calls fail), then drop the ready queue, the timer heap and the
+    /// Order: mark closed (new calls fail), stop watching raw sources (`add_reader` and
+    /// friends), then drop the ready queue, the timer heap and the
     /// remote queue, and wake every task (a task woken on a closed loop is destroyed),
     /// repeating until nothing new was queued by the destructors. Tasks destroyed this way
     /// report `Task was destroyed but it is pending!`. Child processes that still run are
@@ -208,6 +209,8 @@ impl EventLoop {
             return Ok(());
         }
         core.shared.set_closed();
+        // Watched sources go first: deregistered, never closed (LIFE-05: adding fails from now).
+        super::watch::remove_all(core);
         // asyncio: `_executor_shutdown_called = True` and `shutdown(wait=False)` (LIFE-04).
         let pool = {
             let mut ex = core.executor.borrow_mut();

@@ -37,12 +37,7 @@ impl BoundSocket {
     /// Listens and registers with the running loop.
     pub(crate) fn listen(mut self, core: &Rc<Core>, backlog: u32) -> io::Result<TcpListener> {
         self.sys.listen(backlog)?;
-        let sys = &mut self.sys;
-        let reg = Registration::new(core, |driver, token| {
-            sys.register(driver, token)?;
-            Ok(sys.wait_handles())
-        })?;
-        Ok(TcpListener { reg, sys: self.sys })
+        TcpListener::registered(core, self.sys)
     }
 }
 
@@ -60,6 +55,19 @@ pub struct TcpListener {
 pub(crate) const DEFAULT_BACKLOG: u32 = 100;
 
 impl TcpListener {
+    /// Registers a listening backend socket with `core`.
+    pub(crate) fn registered(
+        core: &Rc<Core>,
+        mut sys: sys::net::TcpListener,
+    ) -> io::Result<TcpListener> {
+        let s = &mut sys;
+        let reg = Registration::new(core, |driver, token| {
+            s.register(driver, token)?;
+            Ok(s.wait_handles())
+        })?;
+        Ok(TcpListener { reg, sys })
+    }
+
     /// Binds to `addr` with `SO_REUSEADDR` and listens (backlog 100).
     pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         let core = current_core()?;

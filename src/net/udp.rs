@@ -76,8 +76,12 @@ impl UdpSocket {
     }
 
     fn bind_with(addr: SocketAddr, opts: &UdpOptions) -> io::Result<UdpSocket> {
+        UdpSocket::registered(sys::udp::UdpSocket::bind(addr, opts)?)
+    }
+
+    /// Registers a backend socket with the running loop.
+    pub(crate) fn registered(mut sys: sys::udp::UdpSocket) -> io::Result<UdpSocket> {
         let core = try_current_core().map_err(io::Error::other)?;
-        let mut sys = sys::udp::UdpSocket::bind(addr, opts)?;
         let reg = Registration::new(&core, |driver, token| {
             sys.register(driver, token)?;
             Ok(sys.wait_handles())

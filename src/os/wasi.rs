@@ -1,7 +1,16 @@
-//! WASI-only extras: await any `wasi:io/poll` pollable from a task.
+//! WASI-only extras: await any `wasi:io/poll` pollable from a task ([`AsyncPollable`]), or run
+//! a callback while one is ready ([`EventLoop::add_pollable_reader`], the WASI counterpart of
+//! the native `add_reader`).
 //!
-//! The loop polls a registered pollable only while a task waits on it, together with every
-//! other waiting source and the nearest timer, in one `wasi:io/poll.poll` call per iteration.
+//! # Ground rules
+//!
+//! * The loop polls an [`AsyncPollable`] only while a task waits on it, together with every
+//!   other waiting source and the nearest timer, in one `wasi:io/poll.poll` call per iteration.
+//! * A pollable reader is level-triggered, as asyncio's selector: its callback runs once per
+//!   iteration for as long as the pollable is ready, until it is removed. The loop owns the
+//!   pollable from `add_pollable_reader` until `remove_pollable_reader` (or `close()`), which
+//!   drops it before the callback. A pollable's parent (stream, socket) must outlive it: WASI
+//!   traps if a parent is dropped first, so remove the reader before dropping its parent.
 //!
 //! ```no_run
 //! use wasio::os::wasi::{AsyncPollable, wasip2};
@@ -19,11 +28,16 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
 
 use crate::context::try_current_core;
+use crate::core::EventLoop;
+use crate::error::Error;
+use crate::event_loop::watch;
+use crate::handle::CallbackResult;
 use crate::io::registration::Registration;
-use crate::sys::{Direction, ready, wait_handle};
+use crate::sys::{Direction, RawSource, ready, wait_handle};
 
 pub use wasip2;
 use wasip2::io::poll::Pollable;
@@ -96,4 +110,61 @@ pub async fn wait_for(pollable: Pollable) -> io::Result<Pollable> {
     let p = AsyncPollable::new(pollable)?;
     p.ready().await;
     Ok(p.into_inner())
+}
+
+/// A callback registered with [`EventLoop::add_pollable_reader`]; give it to
+/// [`EventLoop::remove_pollable_reader`] to stop it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PollableReader {
+    key: i64,
+}
+
+#[cfg_attr(docsrs, doc(cfg(all(target_os = "wasi", target_env = "p2"))))]
+impl EventLoop {
+    /// Runs `callback` in every iteration in which `pollable` is ready, until
+    /// [`remove_pollable_reader`](EventLoop::remove_pollable_reader): the WASI counterpart of
+    /// the native `add_reader`. The loop owns the pollable until then.
+    ///
+    /// `callback` returns `()` or `Result<(), E>`; an error goes to the exception handler like
+    /// any callback's. On a closed loop this fails with [`Error::is_closed`] (and the pollable
+    /// is dropped).
+    ///
+    /// ```no_run
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use wasio::os::wasi::wasip2;
+    ///
+    /// let lp = wasio::EventLoop::new().unwrap();
+    /// let ready = wasip2::clocks::monotonic_clock::subscribe_duration(0);
+    /// let runs = Rc::new(Cell::new(0));
+    /// let r = runs.clone();
+    /// let reader = lp.add_pollable_reader(ready, move || r.set(r.get() + 1)).unwrap();
+    /// lp.run_once().unwrap();
+    /// lp.run_once().unwrap();
+    /// assert_eq!(runs.get(), 2, "still ready: the callback runs in each iteration");
+    /// assert!(lp.remove_pollable_reader(reader));
+    /// lp.close().unwrap();
+    /// ```
+    pub fn add_pollable_reader<F, R>(
+        &self,
+        pollable: Pollable,
+        callback: F,
+    ) -> Result<PollableReader, Error>
+    where
+        F: FnMut() -> R + 'static,
+        R: CallbackResult,
+    {
+        static NEXT: AtomicI64 = AtomicI64::new(1);
+        let key = NEXT.fetch_add(1, Ordering::Relaxed);
+        let source = move || RawSource::new(pollable);
+        watch::add(&self.core, key, Direction::Read, source, callback)?;
+        Ok(PollableReader { key })
+    }
+
+    /// Stops a pollable reader and drops its pollable (before its callback); returns whether
+    /// it was registered. A run already queued is skipped. Always `false` on a closed loop
+    /// (LIFE-05), where `close()` already removed every reader.
+    pub fn remove_pollable_reader(&self, reader: PollableReader) -> bool {
+        watch::remove(&self.core, reader.key, Direction::Read)
+    }
 }

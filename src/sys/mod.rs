@@ -44,6 +44,8 @@
 //!   [`Direction::Read`] and [`Direction::Write`] wait on. `TcpStream::try_sendfile(&File,
 //!   &mut offset, len)` is the zero-copy path of `sendfile` (`WouldBlock` when full;
 //!   `Unsupported` where there is none: the shared layer falls back to reads and writes).
+//!   Natively only (called from `os::native`): `TcpStream::from_std` and
+//!   `TcpListener::from_std` adopt non-blocking std sockets.
 //! * `udp::UdpSocket`: `bind(addr, &UdpOptions)`, `register`, `wait_handles`,
 //!   `connect(&mut self, peer)` (on WASI the streams and their pollables are replaced: the
 //!   caller disarms first and takes the new `wait_handles` after), `try_send(buf, target)`,
@@ -61,6 +63,25 @@
 //!     has exited (then it is reaped instead), `close(kill)` ends it when the loop closes (an
 //!     exited child is reaped, never signalled; a running one is killed and reaped, or left to
 //!     a reaping thread). No child is ever left a zombie.
+//! * `unix`: `UnixListener` (`bind`, then `listen`, as `net::TcpListener`), `UnixStream`
+//!   (`connect`, `pair`, the stream operations of `net::TcpStream`), `UnixDatagram` (`bind`,
+//!   `unbound`, `pair`, `connect`, `try_send`/`try_recv`/`try_send_to`/`try_recv_from`), with
+//!   `register` and `wait_handles` as above; `Addr` (`Option<PathBuf>`: the path, `None` for an
+//!   unnamed socket); `remove_stale_socket(path)`: removes a socket file left at `path`, never
+//!   another kind of file. Natively, a socket bound to a path unlinks it when dropped if the
+//!   path still names the file its bind created. On WASI every constructor returns
+//!   `Unsupported` naming WASI, and the types are uninhabited.
+//! * `RawSource`: a source the loop watches to run callbacks (`add_reader` / `add_writer`
+//!   natively, pollable readers on WASI) instead of doing I/O on it.
+//!   - `RawSource::new`: target-specific, called from `os::native` (a `RawFd`, borrowed, never
+//!     closed) or `os::wasi` (a `Pollable`, owned).
+//!   - `set_interest(&mut self, &mut Driver, Token, read: bool, write: bool) -> io::Result<()>`:
+//!     registers, changes or (neither direction) drops the watch. Must be called with neither
+//!     direction before the source is dropped. A change re-evaluates readiness: a source
+//!     already ready is reported by the next wait. WASI has only `read`.
+//!   - `rearm(&self, &mut Driver, Token) -> io::Result<()>`: after a callback ran, makes the
+//!     next wait report the source again if it is still ready (level-triggered, as asyncio's
+//!     selector; natively a mio re-registration, on WASI arming the one-shot entry again).
 //! * `dns::lookup(host, port, &impl Reactor) -> Result<Vec<SocketAddr>, LookupError>`: name
 //!   resolution (never an IP literal: the shared layer handles those).
 //! * [`Reactor`]: the one path upwards. A backend operation that must wait on the loop (a WASI

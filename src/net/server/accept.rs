@@ -11,7 +11,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::conns::spawn_connection;
-use super::state::Inner;
+use super::state::{Inner, Kind};
 use crate::exception::Context;
 use crate::sys;
 
@@ -22,7 +22,7 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// anyway, so a persistent error cannot spin.
 const ERRORS_BEFORE_PAUSE: u32 = 100;
 
-pub(crate) async fn accept_loop(server: Weak<Inner>, index: usize) {
+pub(crate) async fn accept_loop<K: Kind>(server: Weak<Inner<K>>, index: usize) {
     let mut in_a_row: u32 = 0;
     let mut errors_in_a_row: u32 = 0;
     loop {
@@ -32,7 +32,7 @@ pub(crate) async fn accept_loop(server: Weak<Inner>, index: usize) {
             };
             let listeners = s.listeners.borrow();
             match listeners.get(index) {
-                Some(Some(l)) => l.poll_accept(cx).map(Some),
+                Some(Some(l)) => K::poll_accept(l, cx).map(Some),
                 _ => Poll::Ready(None),
             }
         })
@@ -54,7 +54,7 @@ pub(crate) async fn accept_loop(server: Weak<Inner>, index: usize) {
             Some(Err(e)) => {
                 in_a_row = 0;
                 errors_in_a_row += 1;
-                let addr = s.addrs.borrow().get(index).copied();
+                let addr = s.addrs.borrow().get(index).cloned();
                 let exhausted = sys::net::is_resource_exhaustion(&e);
                 let message = if exhausted {
                     "socket.accept() out of system resource"

@@ -1,12 +1,10 @@
 //! One task per accepted connection, counted by the server from accept until the task ends.
 
 use std::io;
-use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 
-use super::state::{Conn, Inner};
+use super::state::{Conn, Inner, Kind};
 use crate::exception::Context;
-use crate::net::stream::TcpStream;
 use crate::task::join::spawn_on;
 use crate::task::state::TaskKind;
 
@@ -14,12 +12,12 @@ use crate::task::state::TaskKind;
 ///
 /// It holds the server weakly: the server holds the connection's task handle, so a strong
 /// reference here would be a cycle keeping both (and the stream) alive after the loop closes.
-struct ConnGuard {
-    server: Weak<Inner>,
+struct ConnGuard<K: Kind> {
+    server: Weak<Inner<K>>,
     key: usize,
 }
 
-impl Drop for ConnGuard {
+impl<K: Kind> Drop for ConnGuard<K> {
     fn drop(&mut self) {
         let Some(s) = self.server.upgrade() else {
             return;
@@ -35,14 +33,13 @@ impl Drop for ConnGuard {
 }
 
 /// Runs the server's handler on `stream` in a new task.
-pub(crate) fn spawn_connection(server: &Rc<Inner>, stream: TcpStream, peer: SocketAddr) {
+pub(crate) fn spawn_connection<K: Kind>(server: &Rc<Inner<K>>, stream: K::Stream, peer: K::Peer) {
     let Some(core) = server.core.upgrade() else {
         return;
     };
-    // asyncio sets TCP_NODELAY on every TCP transport (SRV-06); WASI has no such option.
-    let _ = stream.set_nodelay(true);
+    K::prepare(&stream);
     let key = server.conns.borrow_mut().insert(Conn {
-        stream: Rc::downgrade(stream.inner()),
+        stream: K::control(&stream),
         task: None,
     });
     let guard = ConnGuard {

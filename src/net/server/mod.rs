@@ -1,17 +1,22 @@
-//! The asyncio-style TCP [`Server`] and [`start_server`].
+//! The asyncio-style servers: [`Server`] and [`start_server`] over TCP, [`UnixServer`] and
+//! [`start_unix_server`] over a Unix socket path, sharing one machinery.
 //!
 //! * `options`: what to bind and how ([`Hosts`], [`ServerOptions`]).
-//! * `state`: the state a server's handles and tasks share.
+//! * `state`: the state a server's handles and tasks share, and `Kind`: what differs between
+//!   TCP and Unix (the socket types, accepting, preparing a connection).
+//! * `ops`: what a server does (start, close, end clients, wait, serve forever), once for both.
 //! * `accept`: the accept loop, one task per listening socket.
 //! * `conns`: one task per connection, and the connection count.
+//! * `unix`: the Unix server.
 //!
 //! # Ground rules
 //!
 //! * One task per connection calls the handler (asyncio: `protocol_factory()` inside a task
 //!   created per connection). The server counts connections from accept until that task ends.
 //! * `close()` stops listening at once (the listening sockets are closed, new connects are
-//!   refused) and leaves existing connections open (SRV-07). `wait_closed()` returns only when
-//!   the server is closed *and* no connection remains (SRV-08, 3.12.1+ semantics).
+//!   refused; a Unix socket's path is removed if it is still ours) and leaves existing
+//!   connections open (SRV-07). `wait_closed()` returns only when the server is closed *and*
+//!   no connection remains (SRV-08, 3.12.1+ semantics).
 //! * The accept loop accepts until `WouldBlock` (yielding after `backlog + 1` in a row), skips
 //!   `ConnectionAborted`, and on `EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM` reports to the exception
 //!   handler and pauses accepting for one second (asyncio `ACCEPT_RETRY_DELAY`).
@@ -19,35 +24,78 @@
 //!   send `OSError` from transports to the handler, EXC-04); any other error goes to the
 //!   exception handler as `Unhandled exception in client_connected_cb` with the peer.
 
-use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
-use std::task::Poll;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
 
-use slab::Slab;
-
-use self::accept::accept_loop;
 use self::options::resolve_hosts;
-use self::state::{Handler, Inner};
+use self::state::{Handler, Inner, Kind};
 use crate::context::try_current_core;
 use crate::core::Core;
 use crate::handle::CallbackResult;
-use crate::net::listener::BoundSocket;
+use crate::net::inner::Control;
+use crate::net::listener::{BoundSocket, TcpListener};
 use crate::net::stream::TcpStream;
 use crate::sys::{self, bind_error};
-use crate::task::cancel::catch_cancel;
-use crate::task::join::spawn_on;
-use crate::task::state::TaskKind;
 
 mod accept;
 mod conns;
+mod ops;
 mod options;
 mod state;
+mod unix;
 
 pub use self::options::{Hosts, ServerOptions};
+pub use self::unix::{UnixServer, start_unix_server};
+
+/// TCP servers.
+pub(crate) struct Tcp;
+
+impl Kind for Tcp {
+    type Bound = BoundSocket;
+    type Listener = TcpListener;
+    type Stream = TcpStream;
+    type Addr = SocketAddr;
+    type Peer = SocketAddr;
+
+    fn listen(bound: BoundSocket, core: &Rc<Core>, backlog: u32) -> io::Result<TcpListener> {
+        bound.listen(core, backlog)
+    }
+
+    fn poll_accept(
+        listener: &TcpListener,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        listener.poll_accept(cx)
+    }
+
+    fn control(stream: &TcpStream) -> Weak<dyn Control> {
+        let inner: Rc<dyn Control> = stream.inner().clone();
+        Rc::downgrade(&inner)
+    }
+
+    fn prepare(stream: &TcpStream) {
+        // asyncio sets TCP_NODELAY on every TCP transport (SRV-06); WASI has no such option.
+        let _ = stream.set_nodelay(true);
+    }
+}
+
+/// Boxes a user's handler once.
+fn boxed_handler<S, H, F, R>(handler: H) -> Handler<S>
+where
+    S: 'static,
+    H: Fn(S) -> F + 'static,
+    F: Future<Output = R> + 'static,
+    R: CallbackResult,
+{
+    Rc::new(move |stream| {
+        let fut = handler(stream);
+        Box::pin(async move { fut.await.into_outcome() })
+    })
+}
 
 /// A TCP server (asyncio `Server`). Cloning gives another handle to the same server.
 ///
@@ -82,7 +130,7 @@ pub use self::options::{Hosts, ServerOptions};
 /// ```
 #[derive(Clone)]
 pub struct Server {
-    inner: Rc<Inner>,
+    inner: Rc<Inner<Tcp>>,
 }
 
 /// Binds `hosts` on `port` and returns a [`Server`] that runs `handler` in a task per
@@ -128,77 +176,16 @@ where
         .iter()
         .map(BoundSocket::local_addr)
         .collect::<io::Result<_>>()?;
-    let handler: Handler = Rc::new(move |stream| {
-        let fut = handler(stream);
-        Box::pin(async move { fut.await.into_outcome() })
-    });
-    let server = Server {
-        inner: Rc::new(Inner {
-            core: Rc::downgrade(&core),
-            handler,
-            backlog: options.backlog,
-            bound: RefCell::new(bound),
-            listeners: RefCell::new(Vec::new()),
-            accept_tasks: RefCell::new(Vec::new()),
-            addrs: RefCell::new(local),
-            serving: Cell::new(false),
-            closed: Cell::new(false),
-            conns: RefCell::new(Slab::new()),
-            done: Cell::new(false),
-            waiters: RefCell::new(Vec::new()),
-            serving_forever: Cell::new(false),
-            serve_waker: RefCell::new(None),
-        }),
-    };
-    if options.start_serving {
-        server.start_serving()?;
-        // asyncio awaits sleep(0) here: the accept loops get their first turn.
-        crate::time::yield_now().await;
-    }
-    Ok(server)
+    let handler = boxed_handler(handler);
+    let inner = Rc::new(Inner::new(&core, handler, options.backlog, bound, local));
+    ops::finish_start(&inner, options.start_serving).await?;
+    Ok(Server { inner })
 }
 
 impl Server {
-    fn core(&self) -> io::Result<Rc<Core>> {
-        self.inner
-            .core
-            .upgrade()
-            .ok_or_else(|| io::Error::other(crate::error::Error::closed()))
-    }
-
     /// Starts accepting (idempotent; an error on a closed server).
     pub fn start_serving(&self) -> io::Result<()> {
-        if self.inner.closed.get() {
-            return Err(io::Error::other("server is closed"));
-        }
-        if self.inner.serving.get() {
-            return Ok(());
-        }
-        let core = self.core()?;
-        let bound = std::mem::take(&mut *self.inner.bound.borrow_mut());
-        let mut listeners = Vec::with_capacity(bound.len());
-        for b in bound {
-            listeners.push(b.listen(&core, self.inner.backlog)?);
-        }
-        let first = self.inner.listeners.borrow().len();
-        self.inner
-            .listeners
-            .borrow_mut()
-            .extend(listeners.into_iter().map(Some));
-        let count = self.inner.listeners.borrow().len();
-        for i in first..count {
-            let weak = Rc::downgrade(&self.inner);
-            let name = format!("wasio-accept-{i}");
-            let task = spawn_on(
-                &core,
-                Some(name.into()),
-                TaskKind::User,
-                accept_loop(weak, i),
-            );
-            self.inner.accept_tasks.borrow_mut().push(task);
-        }
-        self.inner.serving.set(true);
-        Ok(())
+        ops::start_serving(&self.inner)
     }
 
     /// Whether the server accepts connections.
@@ -223,69 +210,25 @@ impl Server {
 
     /// Stops listening now and leaves existing connections open; idempotent (SRV-07).
     pub fn close(&self) {
-        let inner = &self.inner;
-        if inner.closed.replace(true) {
-            return;
-        }
-        inner.serving.set(false);
-        inner.addrs.borrow_mut().clear();
-        let bound = std::mem::take(&mut *inner.bound.borrow_mut());
-        let listeners = std::mem::take(&mut *inner.listeners.borrow_mut());
-        let tasks = std::mem::take(&mut *inner.accept_tasks.borrow_mut());
-        // Closing the sockets first refuses new connects at once.
-        drop(bound);
-        drop(listeners);
-        for t in &tasks {
-            t.cancel();
-        }
-        drop(tasks);
-        if let Some(w) = inner.serve_waker.borrow_mut().take() {
-            w.wake();
-        }
-        inner.maybe_done();
+        ops::close(&self.inner);
     }
 
     /// Closes every client connection gracefully: the write side is shut down after what was
     /// written has gone out (nothing is discarded), and the connection tasks are cancelled
     /// (SRV-09).
     pub fn close_clients(&self) {
-        for (stream, task) in self.inner.take_conns() {
-            if let Some(s) = stream {
-                let _ = s.close_gracefully();
-            }
-            if let Some(t) = task {
-                t.cancel();
-            }
-        }
+        ops::end_clients(&self.inner, false);
     }
 
     /// Aborts every client connection: reset, buffers discarded, tasks cancelled (SRV-09).
     pub fn abort_clients(&self) {
-        for (stream, task) in self.inner.take_conns() {
-            if let Some(s) = stream {
-                let _ = s.abort();
-            }
-            if let Some(t) = task {
-                t.cancel();
-            }
-        }
+        ops::end_clients(&self.inner, true);
     }
 
     /// Waits until the server is closed and no connection remains (SRV-08). Once that has
     /// happened, later calls return at once.
     pub async fn wait_closed(&self) {
-        poll_fn(|cx| {
-            let inner = &self.inner;
-            if inner.done.get() {
-                return Poll::Ready(());
-            }
-            let mut waiters = inner.waiters.borrow_mut();
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await
+        ops::wait_closed(&self.inner).await
     }
 
     /// Serves until the server is closed (SRV-10). Starts serving if needed. Fails on a closed
@@ -296,52 +239,7 @@ impl Server {
     /// cancelled, or an enclosing [`catch_cancel`](crate::task::catch_cancel) scope receives
     /// it. If this future is dropped instead, the server is closed.
     pub async fn serve_forever(&self) -> io::Result<()> {
-        if self.inner.closed.get() {
-            return Err(io::Error::other("server is closed"));
-        }
-        if self.inner.serving_forever.get() {
-            return Err(io::Error::other(
-                "server is already being awaited on serve_forever()",
-            ));
-        }
-        self.start_serving()?;
-        self.inner.serving_forever.set(true);
-        let guard = ServeGuard(self.clone(), true);
-        let until_closed = poll_fn(|cx| {
-            if self.inner.closed.get() {
-                Poll::Ready(())
-            } else {
-                *self.inner.serve_waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        });
-        match catch_cancel(until_closed).await {
-            Ok(()) => {
-                drop(guard);
-                Ok(())
-            }
-            Err(cancelled) => {
-                self.close();
-                self.wait_closed().await;
-                drop(guard);
-                match cancelled.propagate().await {}
-            }
-        }
-    }
-}
-
-/// Clears the `serve_forever` flag; closes the server if the future was dropped mid-way.
-struct ServeGuard(Server, bool);
-
-impl Drop for ServeGuard {
-    fn drop(&mut self) {
-        self.0.inner.serving_forever.set(false);
-        if std::thread::panicking() {
-            return;
-        }
-        if self.1 && !self.0.inner.closed.get() {
-            self.0.close();
-        }
+        ops::serve_forever(&self.inner).await
     }
 }
 

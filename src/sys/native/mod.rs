@@ -15,7 +15,11 @@ use std::time::Duration;
 pub(crate) mod dns;
 pub(crate) mod net;
 pub(crate) mod process;
+mod raw;
 pub(crate) mod udp;
+pub(crate) mod unix;
+
+pub(crate) use self::raw::RawSource;
 
 use super::{Direction, Event, Token, Wait, ready};
 

@@ -89,6 +89,14 @@ impl TcpListener {
         })
     }
 
+    /// Adopts a listening std socket (`wasio::net::TcpListener::from_std`); the caller made it
+    /// non-blocking.
+    pub(crate) fn from_std(listener: std::net::TcpListener) -> TcpListener {
+        TcpListener {
+            state: ListenerState::Listening(mio::net::TcpListener::from_std(listener)),
+        }
+    }
+
     /// Starts listening.
     pub(crate) fn listen(&mut self, backlog: u32) -> io::Result<()> {
         match std::mem::replace(&mut self.state, ListenerState::Empty) {
@@ -179,6 +187,14 @@ impl TcpStream {
         Ok(TcpStream {
             stream: mio::net::TcpStream::from_std(std),
         })
+    }
+
+    /// Adopts a connected std socket (`wasio::net::TcpStream::from_std`); the caller made it
+    /// non-blocking.
+    pub(crate) fn from_std(stream: std::net::TcpStream) -> TcpStream {
+        TcpStream {
+            stream: mio::net::TcpStream::from_std(stream),
+        }
     }
 
     pub(crate) fn register(&mut self, driver: &Driver, token: Token) -> io::Result<()> {

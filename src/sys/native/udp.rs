@@ -81,4 +81,12 @@ impl UdpSocket {
     pub(crate) fn broadcast(&self) -> io::Result<bool> {
         self.socket.broadcast()
     }
+
+    /// Adopts a std socket (made non-blocking).
+    pub(crate) fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        socket.set_nonblocking(true)?;
+        Ok(UdpSocket {
+            socket: mio::net::UdpSocket::from_std(socket),
+        })
+    }
 }

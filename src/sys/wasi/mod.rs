@@ -24,7 +24,11 @@ pub(crate) mod dns;
 mod error;
 pub(crate) mod net;
 pub(crate) mod process;
+mod raw;
 pub(crate) mod udp;
+pub(crate) mod unix;
+
+pub(crate) use self::raw::RawSource;
 
 use super::{Direction, Event, Token, Wait, ready};
 
