@@ -118,7 +118,15 @@ impl std::error::Error for SendfileError {
 }
 
 /// Sends `count` bytes of `file` from `offset` (`None`: to the end) to `stream`; returns how
-/// many were sent. See the [module docs](self) for the rules.
+/// many were sent (asyncio `loop.sendfile`).
+///
+/// `Some(0)` is an `InvalidInput` error; an offset at or past the end sends nothing. On
+/// success and on error alike, the file position ends at `offset + sent` when anything was
+/// sent. Natively on Linux a regular file goes through zero-copy `sendfile(2)`; otherwise (and
+/// always on WASI) the file is read in 16 KiB chunks and written to the stream, with the same
+/// bytes, result and position (see [`SendfileOptions`] to disable or force that fallback).
+/// Bytes written to the stream before and after keep their order. A failure part-way is an
+/// error carrying a [`SendfileError`] that says how many bytes were sent.
 ///
 /// ```
 /// use std::io::Write;
