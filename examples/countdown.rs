@@ -5,11 +5,15 @@
 //! `cargo run --release -p wasio-host -- run target/wasm32-wasip2/release/examples/countdown.wasm -- 3`.
 #![allow(clippy::print_stdout, reason = "an example program prints its output")]
 
+#[path = "common/log.rs"]
+mod log;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 fn main() -> Result<(), wasio::Error> {
+    log::init();
     let from: u32 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())

@@ -8,9 +8,13 @@
 //! ```
 #![allow(clippy::print_stdout, reason = "an example program prints its output")]
 
+#[path = "common/log.rs"]
+mod log;
+
 use wasio::net::{ConnectOptions, connect};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    log::init();
     let mut args = std::env::args().skip(1);
     let addr = args
         .next()

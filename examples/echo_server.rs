@@ -10,6 +10,9 @@
 //! `--max-connections N` to exit after N connections (used by the tests).
 #![allow(clippy::print_stdout, reason = "an example program prints its output")]
 
+#[path = "common/log.rs"]
+mod log;
+
 use std::cell::Cell;
 use std::io::Write;
 use std::rc::Rc;
@@ -35,6 +38,7 @@ async fn echo(conn: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    log::init();
     let mut addr = "127.0.0.1:0".to_string();
     let mut max: Option<usize> = None;
     let mut args = std::env::args().skip(1);

@@ -11,9 +11,13 @@
 //! which `main` returns, so the program prints it on stderr and exits with status 1.
 #![allow(clippy::print_stdout, reason = "an example program prints its output")]
 
+#[path = "common/log.rs"]
+mod log;
+
 use wasio::process::{ProcessOptions, Stdio, returncode, subprocess_exec, subprocess_shell};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    log::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let script = if args.is_empty() {
         "echo hello from a child; echo to stderr >&2; exit 3".to_string()

@@ -13,6 +13,9 @@
 //! connected socket and prints each echo.
 #![allow(clippy::print_stdout, reason = "an example program prints its output")]
 
+#[path = "common/log.rs"]
+mod log;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -48,6 +51,7 @@ async fn send(addr: SocketAddr, messages: Vec<String>) -> std::io::Result<()> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    log::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: udp_echo serve [HOST:PORT] [--max-datagrams N] | send HOST:PORT MESSAGE...";
     match args.first().map(String::as_str) {

@@ -14,7 +14,7 @@
 //!   network policy that allows TCP, UDP and name lookup on loopback addresses only
 //!   ([`policy`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -110,6 +110,19 @@ impl Drop for ScratchDir {
     }
 }
 
+/// What `wasio-host run` gives a command beyond its arguments (in the spirit of
+/// `wasmtime run --env / --dir / -S`).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Environment variables (besides the host's `WASIO_*`, `RUST_LOG` and `RUST_BACKTRACE`,
+    /// which guests always see).
+    pub env: Vec<(String, String)>,
+    /// Host directories preopened at guest paths, read-write.
+    pub dirs: Vec<(PathBuf, String)>,
+    /// The network policy.
+    pub network: policy::Network,
+}
+
 /// Where the scratch directory appears in the guest; cases find it in `WASIO_SCRATCH_DIR`.
 pub const GUEST_SCRATCH_DIR: &str = "/scratch";
 
@@ -198,19 +211,22 @@ impl Host {
         Ok(Suite { host: self, pre })
     }
 
-    fn store(&self, args: &[String], stdio: &Stdio) -> Store<State> {
-        self.store_with(args, stdio, false)
-    }
-
     /// A store; with `scratch`, a fresh host directory is preopened as `/scratch` (when it
     /// cannot be made, the guest simply has none, and a case that needs it says so).
-    fn store_with(&self, args: &[String], stdio: &Stdio, scratch: bool) -> Store<State> {
+    fn store_with(
+        &self,
+        args: &[String],
+        stdio: &Stdio,
+        scratch: bool,
+        opts: &RunOptions,
+    ) -> Result<Store<State>> {
         let mut b = WasiCtxBuilder::new();
+        let net = opts.network;
         b.args(args)
-            .allow_tcp(true)
-            .allow_udp(true)
-            .allow_ip_name_lookup(true)
-            .socket_addr_check(|addr, use_| Box::pin(async move { policy::allowed(addr, use_) }));
+            .allow_tcp(net.tcp)
+            .allow_udp(net.udp)
+            .allow_ip_name_lookup(net.ip_name_lookup)
+            .socket_addr_check(move |addr, use_| Box::pin(async move { net.allows(addr, use_) }));
         match stdio {
             Stdio::Capture(out, err) => {
                 b.stdout(out.clone()).stderr(err.clone());
@@ -219,9 +235,19 @@ impl Host {
                 b.inherit_stdio();
             }
         }
-        // Guests see the host's WASIO_* settings (debug mode, for instance).
-        for (k, v) in std::env::vars().filter(|(k, _)| k.starts_with("WASIO_")) {
+        // Guests see the host's WASIO_* settings (debug mode, for instance) and its logging
+        // settings, so `WASIO_LOG` / `RUST_LOG` work the same in both worlds.
+        for (k, v) in std::env::vars()
+            .filter(|(k, _)| k.starts_with("WASIO_") || k == "RUST_LOG" || k == "RUST_BACKTRACE")
+        {
             b.env(k, v);
+        }
+        for (k, v) in &opts.env {
+            b.env(k, v);
+        }
+        for (host, guest) in &opts.dirs {
+            b.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadWrite)
+                .with_context(|| format!("preopen {} as {guest}", host.display()))?;
         }
         let scratch = scratch
             .then(ScratchDir::new)
@@ -269,7 +295,7 @@ impl Host {
                 _ => UpdateDeadline::Yield(1),
             })
         });
-        store
+        Ok(store)
     }
 
     fn capture_pipes(&self) -> (MemoryOutputPipe, MemoryOutputPipe) {
@@ -279,11 +305,16 @@ impl Host {
         )
     }
 
-    /// Runs a `wasi:cli` command component with `args` (`args[0]` is the program name) and the
-    /// host's stdio. Returns the exit code.
-    pub async fn run_command(&self, path: &Path, args: &[String]) -> Result<i32> {
+    /// Runs a `wasi:cli` command component with `args` (`args[0]` is the program name), the
+    /// host's stdio and `opts`. Returns the exit code.
+    pub async fn run_command(
+        &self,
+        path: &Path,
+        args: &[String],
+        opts: &RunOptions,
+    ) -> Result<i32> {
         let component = self.load(path)?;
-        let mut store = self.store(args, &Stdio::Inherit);
+        let mut store = self.store_with(args, &Stdio::Inherit, false, opts)?;
         let fut = async {
             let cmd = wasmtime_wasi::p2::bindings::Command::instantiate_async(
                 &mut store,
@@ -413,9 +444,12 @@ impl Suite<'_> {
     /// The case names the guest lists.
     pub async fn list_cases(&self) -> Result<Vec<String>> {
         let (out, err) = self.host.capture_pipes();
-        let mut store = self
-            .host
-            .store(&["guest-tests".into()], &Stdio::Capture(out, err));
+        let mut store = self.host.store_with(
+            &["guest-tests".into()],
+            &Stdio::Capture(out, err),
+            false,
+            &RunOptions::default(),
+        )?;
         let fut = async {
             let inst = self.pre.instantiate_async(&mut store).await?;
             inst.wasio_harness_runner()
@@ -438,11 +472,26 @@ impl Suite<'_> {
 
     async fn run(&self, name: &str, probe: bool) -> CaseReport {
         let (out, err) = self.host.capture_pipes();
-        let mut store = self.host.store_with(
+        let store = self.host.store_with(
             &["guest-tests".into(), name.into()],
             &Stdio::Capture(out.clone(), err.clone()),
             true,
+            &RunOptions::default(),
         );
+        let mut store = match store {
+            Ok(s) => s,
+            Err(e) => {
+                return CaseReport {
+                    name: name.to_string(),
+                    outcome: None,
+                    failure: Some(format!("could not set the store up: {e:#}")),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    elapsed: Duration::ZERO,
+                    handles: None,
+                };
+            }
+        };
         let started = Instant::now();
         let fut = async {
             let inst = self

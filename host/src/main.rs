@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use wasio_host::compare::{self, Verdict};
-use wasio_host::{CaseReport, GUEST_TESTS_COMPONENT, Host, HostConfig, divergences};
+use wasio_host::{CaseReport, GUEST_TESTS_COMPONENT, Host, HostConfig, RunOptions, divergences};
 
 #[derive(Parser)]
 #[command(
@@ -22,12 +22,14 @@ use wasio_host::{CaseReport, GUEST_TESTS_COMPONENT, Host, HostConfig, divergence
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
-    /// Wall-clock limit per case or command, in seconds (0: none).
-    #[arg(long, global = true, default_value_t = 120.0)]
-    timeout: f64,
-    /// CPU limit per guest, in seconds of wasm execution (0: none).
-    #[arg(long, global = true, default_value_t = 60.0)]
-    cpu_limit: f64,
+    /// Wall-clock limit per case or command, in seconds (0: none). Default: 120 for `test`
+    /// and `compare`, none for `run`.
+    #[arg(long, global = true)]
+    timeout: Option<f64>,
+    /// CPU limit per guest, in seconds of wasm execution (0: none). Default: 60 for `test`
+    /// and `compare`, none for `run`.
+    #[arg(long, global = true)]
+    cpu_limit: Option<f64>,
     /// Linear-memory limit per store, in MiB.
     #[arg(long, global = true, default_value_t = 1024)]
     memory_mib: usize,
@@ -38,13 +40,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run a `wasi:cli` command component (e.g. an example built for wasm32-wasip2) with the
-    /// host's stdio, loopback-only networking and the given arguments.
+    /// Run a `wasi:cli` command component (an example, a binary or a test harness built for
+    /// wasm32-wasip2) with the host's stdio and the given arguments. Networking is
+    /// loopback-only unless `-S inherit-network`. Works as a cargo runner:
+    /// `runner = ["wasio-host", "run"]`.
     Run {
+        /// An environment variable for the guest: `NAME=VALUE`, or `NAME` for the host's value.
+        /// The host's `WASIO_*`, `RUST_LOG` and `RUST_BACKTRACE` are always passed.
+        #[arg(long = "env", value_name = "NAME[=VALUE]")]
+        env: Vec<String>,
+        /// A host directory the guest may use: `HOST[::GUEST]` (the guest path defaults to the
+        /// host path). Read-write.
+        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+        dirs: Vec<String>,
+        /// WASI options, as `wasmtime run -S`: `inherit-network`, `tcp[=y|n]`, `udp[=y|n]`,
+        /// `allow-ip-name-lookup[=y|n]`; comma-separated or repeated.
+        #[arg(short = 'S', value_name = "OPT[=VALUE]")]
+        wasi: Vec<String>,
         /// The component (.wasm).
         component: PathBuf,
-        /// Arguments for the guest, after `--`.
-        #[arg(last = true)]
+        /// Arguments for the guest (everything after the component).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Run the conformance suite component in wasmtime, one fresh store per case.
@@ -84,17 +100,24 @@ fn secs(v: f64) -> Option<Duration> {
 }
 
 fn main() -> ExitCode {
+    // `WASIO_LOG` first (the variable the guests read too), then `RUST_LOG`, then warnings.
+    let filter = ["WASIO_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|var| {
+            let spec = std::env::var(var).ok()?;
+            tracing_subscriber::EnvFilter::try_new(spec).ok()
+        })
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let is_run = matches!(cli.cmd, Cmd::Run { .. });
+    let (timeout, cpu_limit) = if is_run { (0.0, 0.0) } else { (120.0, 60.0) };
     let config = HostConfig {
-        timeout: secs(cli.timeout),
-        cpu_limit: secs(cli.cpu_limit),
+        timeout: secs(cli.timeout.unwrap_or(timeout)),
+        cpu_limit: secs(cli.cpu_limit.unwrap_or(cpu_limit)),
         memory_limit: cli.memory_mib.saturating_mul(1 << 20),
         cache: !cli.no_cache,
         ..HostConfig::default()
@@ -112,10 +135,17 @@ fn run(cmd: Cmd, config: HostConfig) -> wasmtime::Result<ExitCode> {
     let rt = wasio_host::runtime()?;
     let host = Host::new(config)?;
     match cmd {
-        Cmd::Run { component, args } => {
+        Cmd::Run {
+            env,
+            dirs,
+            wasi,
+            component,
+            args,
+        } => {
+            let opts = run_options(&env, &dirs, &wasi)?;
             let mut argv = vec![program_name(&component)];
             argv.extend(args);
-            let code = rt.block_on(host.run_command(&component, &argv))?;
+            let code = rt.block_on(host.run_command(&component, &argv, &opts))?;
             Ok(ExitCode::from(
                 u8::try_from(code.clamp(0, 255)).unwrap_or(1),
             ))
@@ -138,6 +168,54 @@ fn run(cmd: Cmd, config: HostConfig) -> wasmtime::Result<ExitCode> {
             rt.block_on(compare(&host, &path, filter.as_deref(), &list_path))
         }
     }
+}
+
+/// `--env`, `--dir` and `-S` as [`RunOptions`]; a clear error for anything malformed.
+fn run_options(env: &[String], dirs: &[String], wasi: &[String]) -> wasmtime::Result<RunOptions> {
+    let mut opts = RunOptions::default();
+    for e in env {
+        let (name, value) = match e.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => (e.clone(), std::env::var(e).unwrap_or_default()),
+        };
+        if name.is_empty() {
+            wasmtime::bail!("--env {e:?}: the variable has no name");
+        }
+        opts.env.push((name, value));
+    }
+    for d in dirs {
+        let (host, guest) = match d.split_once("::") {
+            Some((h, g)) => (h, g),
+            None => (d.as_str(), d.as_str()),
+        };
+        if host.is_empty() || guest.is_empty() {
+            wasmtime::bail!("--dir {d:?}: expected HOST or HOST::GUEST");
+        }
+        opts.dirs.push((PathBuf::from(host), guest.to_string()));
+    }
+    for opt in wasi.iter().flat_map(|o| o.split(',')) {
+        let (key, value) = match opt.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt, None),
+        };
+        let on = match value {
+            None | Some("y" | "yes" | "true") => true,
+            Some("n" | "no" | "false") => false,
+            Some(v) => wasmtime::bail!("-S {key}={v}: expected y or n"),
+        };
+        match key {
+            "inherit-network" => opts.network.any_address = on,
+            "tcp" => opts.network.tcp = on,
+            "udp" => opts.network.udp = on,
+            "allow-ip-name-lookup" => opts.network.ip_name_lookup = on,
+            // Accepted for compatibility with `wasmtime run`: wasio's host always gives them.
+            "cli" | "preview2" | "network-error-code" => {}
+            _ => wasmtime::bail!(
+                "-S {opt}: unknown option (known: inherit-network, tcp, udp, allow-ip-name-lookup)"
+            ),
+        }
+    }
+    Ok(opts)
 }
 
 fn program_name(path: &Path) -> String {

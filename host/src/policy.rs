@@ -1,4 +1,5 @@
-//! The network policy guests run under: loopback only.
+//! The network policy guests run under: loopback only by default ([`Network`] relaxes or
+//! tightens it for `wasio-host run`).
 //!
 //! wasmtime-wasi 48 denies every socket address by default. We allow TCP, UDP and name lookup,
 //! and check each use: binding and listening may use a loopback or the unspecified address
@@ -10,7 +11,39 @@ use std::net::SocketAddr;
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 
-/// Whether a guest may use `addr` this way.
+/// What a guest may do on the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    /// `wasi:sockets/tcp` (wasmtime `-S tcp`).
+    pub tcp: bool,
+    /// `wasi:sockets/udp` (wasmtime `-S udp`).
+    pub udp: bool,
+    /// `wasi:sockets/ip-name-lookup` (wasmtime `-S allow-ip-name-lookup`).
+    pub ip_name_lookup: bool,
+    /// Any address, not only loopback (wasmtime `-S inherit-network`).
+    pub any_address: bool,
+}
+
+impl Default for Network {
+    /// TCP, UDP and name lookup, loopback only.
+    fn default() -> Network {
+        Network {
+            tcp: true,
+            udp: true,
+            ip_name_lookup: true,
+            any_address: false,
+        }
+    }
+}
+
+impl Network {
+    /// Whether a guest under this policy may use `addr` this way.
+    pub fn allows(&self, addr: SocketAddr, use_: SocketAddrUse) -> bool {
+        self.any_address || allowed(addr, use_)
+    }
+}
+
+/// Whether a guest may use `addr` this way under the default (loopback-only) policy.
 pub fn allowed(addr: SocketAddr, use_: SocketAddrUse) -> bool {
     let ip = addr.ip();
     let loopback = ip.is_loopback()

@@ -133,7 +133,8 @@ fn echo_examples_talk_to_each_other_in_wasmtime() {
     let mut server = wasio_host()
         .arg("run")
         .arg(dir.join("echo_server.wasm"))
-        .args(["--", "127.0.0.1:0", "--max-connections", "1"])
+        // The cargo-runner form: no `--`, and the guest's own flags pass straight through.
+        .args(["127.0.0.1:0", "--max-connections", "1"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the server");
@@ -149,7 +150,7 @@ fn echo_examples_talk_to_each_other_in_wasmtime() {
     let out = wasio_host()
         .arg("run")
         .arg(dir.join("echo_client.wasm"))
-        .args(["--", &addr, "hello", "wasm"])
+        .args([&addr, "hello", "wasm"])
         .output()
         .expect("run the client");
     assert!(
@@ -197,4 +198,138 @@ fn udp_echo_example_serves_and_sends_in_wasmtime() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n\nthree\n");
     let status = server.wait().expect("server exit");
     assert!(status.success(), "server exited with {status}");
+}
+
+/// A file with known, non-repeating contents in a fresh host directory.
+fn data_dir(tag: &str) -> (std::path::PathBuf, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("wasio-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("make the directory");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    std::fs::write(dir.join("data.bin"), &data).expect("write the file");
+    (dir, data)
+}
+
+#[test]
+fn run_dir_preopens_a_host_directory_at_a_guest_path() {
+    let (dir, data) = data_dir("dir");
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("send_file.wasm");
+    let out = wasio_host()
+        .arg("run")
+        .arg(format!("--dir={}::/data", dir.display()))
+        .arg(&example)
+        .arg("/data/data.bin")
+        .output()
+        .expect("run wasio-host");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "sent {0} bytes, received {0} bytes: identical\n",
+            data.len()
+        )
+    );
+    // Without `--dir` the guest sees no file system at all, and says so.
+    let out = wasio_host()
+        .arg("run")
+        .arg(&example)
+        .arg("/data/data.bin")
+        .output()
+        .expect("run wasio-host");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/data/data.bin"));
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn run_network_flags_deny_tcp() {
+    let (dir, _) = data_dir("net");
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("send_file.wasm");
+    let out = wasio_host()
+        .arg("run")
+        .arg("--dir")
+        .arg(format!("{}::/data", dir.display()))
+        .args(["-S", "tcp=n"])
+        .arg(&example)
+        .arg("/data/data.bin")
+        .output()
+        .expect("run wasio-host");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "no bytes may flow without TCP");
+    assert!(
+        stderr.to_lowercase().contains("denied") || stderr.contains("PermissionDenied"),
+        "the guest sees access denied: {stderr}"
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn run_rejects_unknown_or_malformed_options() {
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("countdown.wasm");
+    for (args, says) in [
+        (&["-S", "no-such-option"][..], "unknown option"),
+        (&["-S", "tcp=maybe"], "expected y or n"),
+        (&["--env", "=x"], "no name"),
+        (&["--dir", "::/x"], "HOST::GUEST"),
+    ] {
+        let out = wasio_host()
+            .arg("run")
+            .args(args)
+            .arg(&example)
+            .output()
+            .expect("run wasio-host");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: the guest must not run");
+    }
+}
+
+#[test]
+fn run_env_and_log_variables_reach_the_guest() {
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("countdown.wasm");
+    let run = |extra: &[&str]| {
+        let out = wasio_host()
+            .env_remove("RUST_LOG")
+            .env_remove("WASIO_LOG")
+            .arg("run")
+            .args(extra)
+            .arg(&example)
+            .arg("1")
+            .output()
+            .expect("run wasio-host");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "1\nliftoff\n");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The examples log through `WASIO_LOG` / `RUST_LOG`; the loop logs its close at debug level.
+    assert!(!run(&[]).contains("event loop closed"));
+    assert!(run(&["--env", "RUST_LOG=wasio=debug"]).contains("event loop closed"));
+    assert!(run(&["--env=WASIO_LOG=wasio=debug"]).contains("event loop closed"));
+    // `WASIO_LOG` wins over `RUST_LOG`.
+    assert!(
+        !run(&["--env", "RUST_LOG=wasio=debug", "--env", "WASIO_LOG=warn"])
+            .contains("event loop closed")
+    );
+}
+
+#[test]
+fn run_passes_the_hosts_log_variables() {
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("countdown.wasm");
+    let out = wasio_host()
+        .env_remove("RUST_LOG")
+        .env("WASIO_LOG", "wasio=debug")
+        .args(["run"])
+        .arg(&example)
+        .arg("1")
+        .output()
+        .expect("run wasio-host");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("event loop closed"));
 }
