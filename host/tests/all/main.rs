@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod divergences;
 mod faults;
+mod imports;
 
 /// The host with default limits and the suite component, compiled once per test process.
 pub fn suite() -> &'static Suite<'static> {
