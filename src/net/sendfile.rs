@@ -118,7 +118,8 @@ impl std::error::Error for SendfileError {
 }
 
 /// Sends `count` bytes of `file` from `offset` (`None`: to the end) to `stream`; returns how
-/// many were sent. See the [module docs](self) for the rules.
+/// many were sent. As asyncio's `loop.sendfile`: a `count` of `Some(0)` is an error, an offset
+/// at or past the end sends nothing, and the file position ends at `offset + sent`.
 ///
 /// ```
 /// use std::io::Write;
