@@ -36,11 +36,12 @@ fn main() {
         &["-p", "guest-tests", "--lib"],
         "guest-tests",
     );
-    // The examples, as `wasi:cli` command components for `wasio-host run`.
+    // The examples, as `wasi:cli` command components for `wasio-host run` (the HTTP ones need
+    // the `hyper` feature).
     cargo_for_wasm(
         &root,
         &target_dir,
-        &["-p", "wasio", "--examples"],
+        &["-p", "wasio", "--examples", "--features", "hyper"],
         "the examples",
     );
     println!("cargo:rerun-if-changed={}", root.join("examples").display());

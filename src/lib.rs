@@ -62,6 +62,7 @@ compile_error!("wasio supports wasm only as wasm32-wasip2 (the WASI pollables ba
 
 // The modules form layers; ARCHITECTURE.md draws them and says what each may use.
 mod clock;
+mod compat;
 mod context;
 mod core;
 mod error;
@@ -80,6 +81,9 @@ pub mod task;
 mod time;
 mod timer;
 
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub use crate::compat::hyper;
 pub use crate::context::{current, try_current};
 pub use crate::core::{DEFAULT_SLOW_CALLBACK, EventLoop, ExceptionHandler};
 pub use crate::error::{Error, Fatal, JoinError};

@@ -22,6 +22,7 @@ pub mod capture;
 pub mod cases;
 #[cfg(target_os = "wasi")]
 mod export;
+pub mod http;
 #[cfg(target_os = "wasi")]
 mod probes;
 pub mod prop;
@@ -162,6 +163,12 @@ macro_rules! foreach_case {
         // 10. executor
         $m!(exe01_run_in_executor_returns_the_value);
         $m!(exe03_shutdown_default_executor_rules);
+        // hyper on wasio (wasio::hyper)
+        $m!(http_keep_alive_serves_requests_on_one_connection);
+        $m!(http_100_concurrent_requests_are_all_answered);
+        $m!(http_1mib_body_is_echoed);
+        $m!(http_header_read_timeout_closes_a_silent_connection);
+        $m!(http_timer_and_executor_run_on_the_loop);
         // robustness: generated programs against the asyncio model, misuse fuzzing
         $m!(prop_loop_follows_the_asyncio_model);
         $m!(fuzz_misuse_gives_clear_errors);

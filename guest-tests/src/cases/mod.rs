@@ -3,6 +3,7 @@
 mod connect;
 mod exceptions;
 mod executor;
+mod http;
 mod lifecycle;
 pub(crate) mod net_util;
 mod robust;
@@ -18,6 +19,7 @@ mod udp;
 pub use self::connect::*;
 pub use self::exceptions::*;
 pub use self::executor::*;
+pub use self::http::*;
 pub use self::lifecycle::*;
 pub use self::robust::*;
 pub use self::sched::*;

@@ -1,4 +1,5 @@
-//! The host's tests: the shared suite in wasmtime, faults and limits, divergences, the CLI.
+//! The host's tests: the shared suite in wasmtime, faults and limits, divergences, the CLI,
+//! the HTTP examples.
 //!
 //! One test binary (wasmtime's `tests/all` layout): the host and the compiled suite component
 //! are shared by every test through [`suite`].
@@ -11,6 +12,7 @@ mod cli;
 mod conformance;
 mod divergences;
 mod faults;
+mod http;
 mod imports;
 
 /// The host with default limits and the suite component, compiled once per test process.
