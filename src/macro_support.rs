@@ -73,11 +73,14 @@ where
     R::from_run(crate::run(body))
 }
 
-/// The body of `#[wasio::test]`.
+/// Fails to compile unless `R` is a return type `#[wasio::test]` supports.
+pub const fn check_test_output<R: TestOutput>() {}
+
+/// The body of `#[wasio::test]` (its return type was checked by [`check_test_output`]).
 #[track_caller]
 pub fn run_test<R, F>(body: F) -> R
 where
-    R: TestOutput + 'static,
+    R: 'static,
     F: Future<Output = R> + 'static,
 {
     match crate::run(body) {

@@ -16,8 +16,8 @@
 //!   decided there, not here.
 
 use proc_macro::TokenStream;
-use proc_macro2::{Span, TokenStream as TokenStream2};
-use quote::{quote, quote_spanned};
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, ReturnType};
 
@@ -52,8 +52,8 @@ enum Kind {
 impl Kind {
     fn attr(self) -> &'static str {
         match self {
-            Kind::Main => "#[wasio::main]",
-            Kind::Test => "#[wasio::test]",
+            Kind::Main => "`#[wasio::main]`",
+            Kind::Test => "`#[wasio::test]`",
         }
     }
 }
@@ -88,57 +88,54 @@ fn check(kind: Kind, args: &TokenStream2, func: &ItemFn) -> Result<(), syn::Erro
     let attr = kind.attr();
     let sig = &func.sig;
     let mut errors: Vec<syn::Error> = Vec::new();
-    let mut fail = |span: Span, msg: String| errors.push(syn::Error::new(span, msg));
+    // `new_spanned` covers every token of the culprit, not only its first one.
+    let mut fail = |tokens: &dyn ToTokens, msg: String| {
+        errors.push(syn::Error::new_spanned(tokens, msg));
+    };
     if !args.is_empty() {
-        fail(args.span(), format!("{attr} takes no arguments"));
+        fail(args, format!("{attr} takes no arguments"));
     }
     if sig.asyncness.is_none() {
         fail(
-            sig.fn_token.span,
+            &sig.fn_token,
             format!("{attr} needs an `async fn`: add `async` before `fn`"),
         );
     }
     if let Some(c) = &sig.constness {
-        fail(c.span, format!("{attr} cannot be used on a `const fn`"));
+        fail(c, format!("{attr} cannot be used on a `const fn`"));
     }
     if let Some(u) = &sig.unsafety {
-        fail(u.span, format!("{attr} cannot be used on an `unsafe fn`"));
+        fail(u, format!("{attr} cannot be used on an `unsafe fn`"));
     }
     if let Some(abi) = &sig.abi {
         fail(
-            abi.span(),
+            abi,
             format!("{attr} cannot be used on a function with an ABI"),
         );
     }
     if !sig.generics.params.is_empty() {
-        fail(
-            sig.generics.params.span(),
-            format!("{attr} functions cannot be generic"),
-        );
+        fail(&sig.generics, format!("{attr} functions cannot be generic"));
     }
     if let Some(w) = &sig.generics.where_clause {
-        fail(
-            w.span(),
-            format!("{attr} functions cannot have a `where` clause"),
-        );
+        fail(w, format!("{attr} functions cannot have a `where` clause"));
     }
     for input in &sig.inputs {
         let msg = match input {
             syn::FnArg::Receiver(_) => format!("{attr} functions cannot take `self`"),
-            syn::FnArg::Typed(_) => format!(
-                "{attr} functions take no arguments (read them inside the body instead)"
-            ),
+            syn::FnArg::Typed(_) => {
+                format!("{attr} functions take no arguments (read them inside the body instead)")
+            }
         };
-        fail(input.span(), msg);
+        fail(input, msg);
     }
     if let Some(v) = &sig.variadic {
-        fail(v.span(), format!("{attr} functions take no arguments"));
+        fail(v, format!("{attr} functions take no arguments"));
     }
     if kind == Kind::Test {
         for a in &func.attrs {
             if a.path().is_ident("test") {
                 fail(
-                    a.span(),
+                    a,
                     "`#[wasio::test]` already makes the function a `#[test]`: remove this attribute"
                         .to_string(),
                 );
@@ -176,15 +173,23 @@ fn generate(kind: Kind, func: ItemFn) -> TokenStream2 {
         Kind::Main => quote_spanned! {ret_span=>
             ::wasio::__private::run_main::<#ret, _>(body)
         },
-        Kind::Test => quote_spanned! {ret_span=>
+        Kind::Test => quote! {
             ::wasio::__private::run_test::<#ret, _>(body)
         },
     };
-    let test_attr = match kind {
-        Kind::Main => TokenStream2::new(),
-        Kind::Test => quote! { #[::core::prelude::v1::test] },
+    let (test_attr, test_check) = match kind {
+        Kind::Main => (TokenStream2::new(), TokenStream2::new()),
+        // `#[test]` removes the function outside test builds; the return type is checked
+        // beside it, so a bad one is reported in every build (and by `cargo check`).
+        Kind::Test => (
+            quote! { #[::core::prelude::v1::test] },
+            quote_spanned! {ret_span=>
+                const _: () = ::wasio::__private::check_test_output::<#ret>();
+            },
+        ),
     };
     quote! {
+        #test_check
         #(#attrs)*
         #test_attr
         #vis fn #ident() #output {
