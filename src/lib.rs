@@ -137,7 +137,7 @@ pub use crate::executor::{
     Blocking, THREAD_JOIN_TIMEOUT, ThreadPool, default_max_workers, run_in_executor,
 };
 pub use crate::handle::{CallbackResult, Handle, ThreadsafeHandle, TimerHandle};
-pub use crate::task::{JoinHandle, spawn, spawn_named};
+pub use crate::task::{JoinHandle, TaskGroup, gather, shield, spawn, spawn_named, try_gather};
 pub use crate::time::{
     Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout, yield_now,
 };

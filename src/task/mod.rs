@@ -8,11 +8,18 @@
 //! * `state`: per-task state and the loop's set of live tasks (no loop access).
 //! * `cancel`: `catch_cancel` scopes.
 //! * `join`: spawning on a loop, `JoinHandle`, failure reports.
+//! * `group`: [`TaskGroup`] (asyncio `TaskGroup`), built on `join` and `cancel`.
+//! * `combinators`: [`gather`], [`try_gather`], [`shield`], [`JoinHandle::wait_for`] (asyncio
+//!   `gather`, `shield`, `wait_for`).
 
 pub(crate) mod cancel;
+pub(crate) mod combinators;
+pub(crate) mod group;
 pub(crate) mod join;
 pub(crate) mod state;
 
 pub use self::cancel::{Cancelled, CatchCancel, catch_cancel};
+pub use self::combinators::{Gather, Shield, TryGather, gather, shield, try_gather};
+pub use self::group::{TaskFailure, TaskGroup, TaskGroupError};
 pub use self::join::{JoinHandle, spawn, spawn_named};
 pub use self::state::current_name;
