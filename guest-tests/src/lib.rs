@@ -80,6 +80,12 @@ macro_rules! foreach_case {
         $m!(tsk04_default_and_custom_task_names);
         $m!(tsk05_destroyed_pending_task_is_reported);
         $m!(tsk05_run_until_complete_task_is_not_reported);
+        // task groups, gather, shield, wait_for
+        $m!(tg_first_failure_cancels_siblings_and_wait_awaits_all);
+        $m!(tg_every_failure_is_returned_in_order);
+        $m!(tg_values_when_all_succeed);
+        $m!(tg_cancelling_the_waiter_cancels_and_awaits_children);
+        $m!(tg_cancel_and_drop_end_the_children);
         // 4. lifecycle
         $m!(life01_stop_lets_the_iteration_finish);
         $m!(life01_stop_before_run_forever_runs_one_iteration);
