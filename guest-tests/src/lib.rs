@@ -86,6 +86,10 @@ macro_rules! foreach_case {
         $m!(tg_values_when_all_succeed);
         $m!(tg_cancelling_the_waiter_cancels_and_awaits_children);
         $m!(tg_cancel_and_drop_end_the_children);
+        $m!(gather_returns_outputs_in_input_order);
+        $m!(gather_runs_futures_concurrently);
+        $m!(shield_awaiter_cancelled_inner_completes);
+        $m!(wait_for_cancels_futures_and_tasks_on_timeout);
         // 4. lifecycle
         $m!(life01_stop_lets_the_iteration_finish);
         $m!(life01_stop_before_run_forever_runs_one_iteration);

@@ -1,5 +1,6 @@
 //! The cases, one module per CONFORMANCE.md area.
 
+mod combinators;
 mod connect;
 mod exceptions;
 mod executor;
@@ -16,6 +17,7 @@ mod tcp;
 mod timers;
 mod udp;
 
+pub use self::combinators::*;
 pub use self::connect::*;
 pub use self::exceptions::*;
 pub use self::executor::*;
