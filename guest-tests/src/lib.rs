@@ -90,6 +90,11 @@ macro_rules! foreach_case {
         $m!(gather_runs_futures_concurrently);
         $m!(shield_awaiter_cancelled_inner_completes);
         $m!(wait_for_cancels_futures_and_tasks_on_timeout);
+        // queues, events, locks: runtime-agnostic crates on wasio
+        $m!(sync_queue_with_async_channel);
+        $m!(sync_event_with_event_listener);
+        $m!(sync_lock_with_async_lock);
+        $m!(sync_semaphore_with_async_lock);
         // 4. lifecycle
         $m!(life01_stop_lets_the_iteration_finish);
         $m!(life01_stop_before_run_forever_runs_one_iteration);
