@@ -176,7 +176,7 @@ impl<F: Future> Set<F> {
 /// Runs `futures` concurrently and returns their outputs in input order (asyncio
 /// `gather(*aws)`; with futures returning `Result`, `gather(*aws, return_exceptions=True)`).
 ///
-/// The futures are polled inside the awaiting task (see the [module docs](self)); dropping the
+/// The futures are polled inside the awaiting task (see the [module docs](crate::task)); dropping the
 /// returned future drops them. An empty input completes at once with an empty `Vec`.
 ///
 /// ```
@@ -244,7 +244,7 @@ impl<F: Future> fmt::Debug for Gather<F> {
 ///
 /// At the first `Err` the other futures are dropped (cancelled), where asyncio leaves its
 /// child tasks running; gather [`JoinHandle`]s to keep them running (see the
-/// [module docs](self)).
+/// [module docs](crate::task)).
 ///
 /// ```
 /// let out = wasio::run(async {

@@ -45,6 +45,25 @@ use crate::exception::{self, PanicError};
 
 /// A group of tasks that succeed or fail together (asyncio `TaskGroup`).
 ///
+/// * A child is a task like any other, whose future returns `Result<T, E>`. The first child
+///   that fails (returns `Err`, or panics natively) makes the group abort: every other child
+///   still running is cancelled, and [`spawn`](TaskGroup::spawn) fails with
+///   [`Error::is_task_group_closed`] (asyncio `TaskGroup … is shutting down`).
+/// * [`wait`](TaskGroup::wait) is asyncio's `__aexit__`: it waits until *every* child has
+///   finished, then returns every failure in the order they happened ([`TaskGroupError`],
+///   asyncio's `ExceptionGroup`), or `Ok`. A child cancelled on its own is not a failure.
+/// * Cancelling the task that awaits `wait` cancels the children; `wait` still waits for all of
+///   them, then passes the cancellation on (the task ends cancelled, or its enclosing
+///   [`catch_cancel`](crate::task::catch_cancel) scope gets it). If children failed too, the
+///   errors are returned and the cancellation stays requested, for the task's next `.await`.
+/// * Unlike asyncio, a failure does not cancel the code that runs between `new` and `wait`
+///   (Rust has no `async with`, so the group cannot tell where its body ends): that code goes
+///   on, its `spawn` calls fail, and `wait` returns the errors once the children have ended.
+/// * Dropping a group without `wait` (or dropping the `wait` future) cancels the children still
+///   running and does not wait for them: a destructor cannot `.await`.
+/// * A failed child ends as a cancelled task: its error belongs to the group, so awaiting its
+///   [`JoinHandle`] gives a [`JoinError`](crate::JoinError) with `is_cancelled()`.
+///
 /// ```
 /// use std::time::Duration;
 /// use wasio::task::TaskGroup;
@@ -179,7 +198,7 @@ impl<E: 'static> TaskGroup<E> {
 
     /// Cancels every child still running; later `spawn` calls fail, and [`wait`] returns `Ok`
     /// unless a child failed (asyncio `TaskGroup.cancel()`, without cancelling the body: see
-    /// the [module docs](self)). Idempotent.
+    /// the [type docs](TaskGroup)). Idempotent.
     ///
     /// [`wait`]: TaskGroup::wait
     pub fn cancel(&self) {
@@ -202,7 +221,7 @@ impl<E: 'static> TaskGroup<E> {
     /// ([`TaskGroupError`]), or `Ok` when none failed.
     ///
     /// If the awaiting task is cancelled meanwhile, the children are cancelled and still
-    /// awaited, and then the cancellation goes on (see the [module docs](self)).
+    /// awaited, and then the cancellation goes on (see the [type docs](TaskGroup)).
     pub async fn wait(self) -> Result<(), TaskGroupError<E>> {
         let inner = self.inner.clone();
         let mut cancelled: Option<Cancelled> = None;
