@@ -55,7 +55,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The README's Rust examples run as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "macros"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
