@@ -77,6 +77,9 @@ impl Future for Counted {
     }
 }
 
+/// A future of the gather below.
+type Job = Pin<Box<dyn Future<Output = Result<(), &'static str>>>>;
+
 /// A wake-up polls only the future it was for: one busy future among 1,000 idle ones costs
 /// one poll per wake-up, not a poll of every future.
 #[test]
@@ -85,7 +88,7 @@ fn gather_polls_only_the_woken_future() {
     let idle_polls = Rc::new(Cell::new(0));
     let (p, ip) = (polls.clone(), idle_polls.clone());
     let out = wasio::run(async move {
-        let mut futs: Vec<Pin<Box<dyn Future<Output = Result<(), &str>>>>> = Vec::new();
+        let mut futs: Vec<Job> = Vec::new();
         futs.push(Box::pin(async move {
             Counted {
                 polls: p,
