@@ -1,7 +1,7 @@
 //! asyncio's `Queue`, `Event`, `Lock` and `Semaphore` on wasio, from runtime-agnostic crates:
-//! `async-channel`, `event-listener`, `async-lock` (and `futures-util` for streams). They only
-//! need wakers, so they work the same natively and on wasm32-wasip2 (the shared `sync_*` cases
-//! check that in both worlds).
+//! `async-channel`, `event-listener` and `async-lock`, plus asyncio's `Queue.task_done` / `join`
+//! on top of them. They only need wakers, so they work the same natively and on wasm32-wasip2
+//! (the shared `sync_*` cases check that in both worlds).
 //!
 //! Natively: `cargo run --example sync_primitives`.
 //! In wasmtime: `cargo build --release --example sync_primitives --target wasm32-wasip2`, then
@@ -10,8 +10,6 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-
-use futures_util::StreamExt;
 
 #[wasio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,19 +21,68 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// `asyncio.Queue(maxsize=2)`: `async_channel::bounded(2)`; `put` waits while it is full.
+/// `task_done()` / `join()` are not in async-channel: [`Unfinished`] adds them.
 async fn queue() -> Result<(), Box<dyn std::error::Error>> {
     let (tx, rx) = async_channel::bounded::<u32>(2);
-    let producer = wasio::spawn(async move {
-        for i in 0..5 {
-            tx.send(i).await?; // asyncio: await queue.put(i)
-        }
-        Ok::<_, async_channel::SendError<u32>>(())
-        // `tx` is dropped here: the receiver's stream ends once it is drained.
-    });
-    let got: Vec<u32> = rx.collect().await; // asyncio: await queue.get() until done
-    producer.await??;
-    println!("queue: {got:?}");
+    let unfinished = Rc::new(Unfinished::default());
+    let worker = {
+        let unfinished = unfinished.clone();
+        wasio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Ok(item) = rx.recv().await {
+                seen.push(item); // asyncio: item = await queue.get(); ...
+                unfinished.task_done()?; // asyncio: queue.task_done()
+            }
+            Ok::<_, &str>(seen)
+        })
+    };
+    for i in 0..5 {
+        unfinished.add();
+        tx.send(i).await?; // asyncio: await queue.put(i)
+    }
+    unfinished.join().await; // asyncio: await queue.join()
+    drop(tx); // the worker's `recv` fails once the queue is drained: it returns
+    println!("queue: {:?}", worker.await??);
     Ok(())
+}
+
+/// asyncio `Queue.task_done()` / `Queue.join()`: a count of unfinished items and a wake-up.
+#[derive(Default)]
+struct Unfinished {
+    count: Cell<usize>,
+    all_done: event_listener::Event,
+}
+
+impl Unfinished {
+    /// One more item put (asyncio's `put` counts it).
+    fn add(&self) {
+        self.count.set(self.count.get() + 1);
+    }
+
+    /// One item processed; an error if more than were put (asyncio's `ValueError`).
+    fn task_done(&self) -> Result<(), &'static str> {
+        let n = self
+            .count
+            .get()
+            .checked_sub(1)
+            .ok_or("task_done() called too many times")?;
+        self.count.set(n);
+        if n == 0 {
+            self.all_done.notify(usize::MAX);
+        }
+        Ok(())
+    }
+
+    /// Waits until every item put has been processed.
+    async fn join(&self) {
+        while self.count.get() > 0 {
+            let listener = self.all_done.listen();
+            if self.count.get() == 0 {
+                break;
+            }
+            listener.await;
+        }
+    }
 }
 
 /// `asyncio.Event`: a flag plus an `event_listener::Event` to wake the waiters.
