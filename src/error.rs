@@ -389,6 +389,12 @@ mod tests {
         assert!(Error::closed().is_closed());
         assert!(!Error::closed().is_already_running());
         assert!(Error::stalled().is_stalled());
+        let g = Error::task_group_closed("TaskGroup is finished");
+        assert!(g.is_task_group_closed() && !g.is_closed());
+        assert_eq!(
+            g.to_string(),
+            "the task group takes no more tasks: TaskGroup is finished"
+        );
         let e = Error::invalid_input("delay is negative");
         assert!(e.is_invalid_input());
         assert_eq!(e.to_string(), "invalid argument: delay is negative");

@@ -102,3 +102,10 @@ fn main_returns_a_loop_error_as_err() {
 fn main_without_a_result_panics_with_a_loop_error() {
     main_without_a_result_whose_body_panics();
 }
+
+/// A `cfg` on the function applies to the whole expansion (this one is never compiled).
+#[wasio::test]
+#[cfg(any())]
+async fn test_cfg_applies_to_the_return_type_check() -> NoSuchType {
+    unreachable!()
+}

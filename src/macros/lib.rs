@@ -177,6 +177,8 @@ fn generate(kind: Kind, func: ItemFn) -> TokenStream2 {
             ::wasio::__private::run_test::<#ret, _>(body)
         },
     };
+    // The function's `cfg`s apply to the check beside it too.
+    let cfgs = attrs.iter().filter(|a| a.path().is_ident("cfg"));
     let (test_attr, test_check) = match kind {
         Kind::Main => (TokenStream2::new(), TokenStream2::new()),
         // `#[test]` removes the function outside test builds; the return type is checked
@@ -184,6 +186,7 @@ fn generate(kind: Kind, func: ItemFn) -> TokenStream2 {
         Kind::Test => (
             quote! { #[::core::prelude::v1::test] },
             quote_spanned! {ret_span=>
+                #(#cfgs)*
                 const _: () = ::wasio::__private::check_test_output::<#ret>();
             },
         ),
