@@ -1,4 +1,4 @@
-//! Counts down with loop timers and a task, then exits.
+//! Counts down with loop timers and a task, then exits; `#[wasio::main]` runs it on a new loop.
 //!
 //! Natively: `cargo run --example countdown -- 3`.
 //! In wasmtime: `cargo build --release --example countdown --target wasm32-wasip2`, then
@@ -12,13 +12,14 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-fn main() -> Result<(), wasio::Error> {
+#[wasio::main]
+async fn main() -> Result<(), wasio::Error> {
     log::init();
     let from: u32 = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(3);
-    let lp = wasio::EventLoop::new()?;
+    let lp = wasio::current();
     // Callback style: one timer per step, all scheduled up front.
     let left = Rc::new(Cell::new(from));
     for i in 0..from {
@@ -28,13 +29,10 @@ fn main() -> Result<(), wasio::Error> {
             left.set(left.get() - 1);
         })?;
     }
-    // Future style: a task that waits for the countdown to finish.
-    let done = lp.run_until_complete(async move {
-        while left.get() > 0 {
-            wasio::sleep(Duration::from_millis(5)).await;
-        }
-        "liftoff"
-    })?;
-    println!("{done}");
-    lp.close()
+    // Future style: this task waits for the countdown to finish.
+    while left.get() > 0 {
+        wasio::sleep(Duration::from_millis(5)).await;
+    }
+    println!("liftoff");
+    Ok(())
 }

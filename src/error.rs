@@ -30,6 +30,8 @@ use std::io;
 /// * [`is_executor_shutdown`](Error::is_executor_shutdown): work for an executor that was shut
 ///   down; permanent for that executor.
 /// * [`is_io`](Error::is_io): the OS selector or pollable set failed; see [`Error::io_error`].
+/// * [`is_task_group_closed`](Error::is_task_group_closed): a task was spawned into a task group
+///   that is shutting down or finished; permanent for that group.
 pub struct Error {
     kind: Kind,
     detail: Option<Box<str>>,
@@ -51,6 +53,7 @@ enum Kind {
     InvalidInput,
     ExecutorShutdown,
     Io,
+    TaskGroupClosed,
 }
 
 impl Error {
@@ -105,6 +108,9 @@ impl Error {
     }
     pub(crate) fn executor_shutdown(detail: impl Into<Box<str>>) -> Error {
         Error::with_detail(Kind::ExecutorShutdown, detail)
+    }
+    pub(crate) fn task_group_closed(detail: impl Into<Box<str>>) -> Error {
+        Error::with_detail(Kind::TaskGroupClosed, detail)
     }
     pub(crate) fn io(err: io::Error) -> Error {
         Error {
@@ -174,6 +180,12 @@ impl Error {
     pub fn io_error(&self) -> Option<&io::Error> {
         self.io.as_ref()
     }
+    /// A task was spawned into a task group that is shutting down after a failure or a
+    /// `cancel()` (asyncio: `RuntimeError('TaskGroup … is shutting down')`), or that has
+    /// finished (`… is finished`); the future was dropped. Permanent for that group.
+    pub fn is_task_group_closed(&self) -> bool {
+        self.kind == Kind::TaskGroupClosed
+    }
     /// The panic message or fatal reason, or the detail of an invalid-input error.
     pub fn detail(&self) -> Option<&str> {
         self.detail.as_deref()
@@ -202,6 +214,7 @@ impl fmt::Display for Error {
             Kind::InvalidInput => "invalid argument",
             Kind::ExecutorShutdown => "the executor is shut down",
             Kind::Io => "event loop driver failed",
+            Kind::TaskGroupClosed => "the task group takes no more tasks",
         };
         f.write_str(text)?;
         if let Some(detail) = &self.detail {
@@ -376,6 +389,12 @@ mod tests {
         assert!(Error::closed().is_closed());
         assert!(!Error::closed().is_already_running());
         assert!(Error::stalled().is_stalled());
+        let g = Error::task_group_closed("TaskGroup is finished");
+        assert!(g.is_task_group_closed() && !g.is_closed());
+        assert_eq!(
+            g.to_string(),
+            "the task group takes no more tasks: TaskGroup is finished"
+        );
         let e = Error::invalid_input("delay is negative");
         assert!(e.is_invalid_input());
         assert_eq!(e.to_string(), "invalid argument: delay is negative");

@@ -54,6 +54,11 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The README's Rust examples run as doc tests.
+#[cfg(all(doctest, feature = "macros"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(all(
     target_family = "wasm",
     not(all(target_os = "wasi", target_env = "p2"))
@@ -71,6 +76,14 @@ mod exception;
 mod executor;
 mod handle;
 mod io;
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+pub mod __private {
+    //! Support for the expansion of `#[wasio::main]` and `#[wasio::test]`; not public API.
+    pub use crate::macro_support::*;
+}
+#[cfg(feature = "macros")]
+mod macro_support;
 pub mod net;
 pub mod os;
 pub mod process;
@@ -84,6 +97,46 @@ mod timer;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use crate::compat::hyper;
+/// Runs `async fn main` on a new loop with [`run`] (asyncio's `asyncio.run`), natively and on
+/// wasm32-wasip2 alike.
+///
+/// The function takes no arguments and may return `()`, [`std::process::ExitCode`] or
+/// `Result<T, E>` with `E: From<wasio::Error>`. An error of the loop itself is never dropped:
+/// with a `Result` it comes back as `Err` (printed as `Error: …`, exit status 1, as for any
+/// `main`); with `()` or `ExitCode`, `main` panics with its message. Misuse (a non-`async` fn,
+/// parameters, `self`, generics, an unsupported return type) is a compile error pointing at
+/// the offending tokens. The expansion names `::wasio`, so keep the dependency's name.
+///
+/// ```
+/// #[wasio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let t = wasio::spawn(async { 6 * 7 });
+///     assert_eq!(t.await?, 42);
+///     wasio::sleep(std::time::Duration::from_millis(1)).await;
+///     Ok(())
+/// }
+/// ```
+#[cfg(feature = "macros")]
+pub use wasio_macros::main;
+/// Turns an `async fn` into a `#[test]` that runs it on a new loop with [`run`].
+///
+/// The function takes no arguments and may return what a `#[test]` may (`()` or
+/// `Result<T, E>`); other attributes (`#[ignore]`, `#[should_panic]`) are kept. An error of the
+/// loop itself (the body panicked, or nothing could ever wake the loop) fails the test with a
+/// panic naming it.
+///
+/// ```
+/// #[wasio::test]
+/// async fn sleeps_at_least_the_duration() {
+///     let t0 = std::time::Instant::now();
+///     wasio::sleep(std::time::Duration::from_millis(2)).await;
+///     assert!(t0.elapsed() >= std::time::Duration::from_millis(2));
+/// }
+/// # fn main() {}
+/// ```
+#[cfg(feature = "macros")]
+pub use wasio_macros::test;
+
 pub use crate::context::{current, try_current};
 pub use crate::core::{DEFAULT_SLOW_CALLBACK, EventLoop, ExceptionHandler};
 pub use crate::error::{Error, Fatal, JoinError};
@@ -93,7 +146,7 @@ pub use crate::executor::{
     Blocking, THREAD_JOIN_TIMEOUT, ThreadPool, default_max_workers, run_in_executor,
 };
 pub use crate::handle::{CallbackResult, Handle, ThreadsafeHandle, TimerHandle};
-pub use crate::task::{JoinHandle, spawn, spawn_named};
+pub use crate::task::{JoinHandle, TaskGroup, gather, shield, spawn, spawn_named, try_gather};
 pub use crate::time::{
     Elapsed, Interval, Sleep, Timeout, interval, sleep, sleep_until, timeout, yield_now,
 };

@@ -81,6 +81,21 @@ macro_rules! foreach_case {
         $m!(tsk04_default_and_custom_task_names);
         $m!(tsk05_destroyed_pending_task_is_reported);
         $m!(tsk05_run_until_complete_task_is_not_reported);
+        // task groups, gather, shield, wait_for
+        $m!(tg_first_failure_cancels_siblings_and_wait_awaits_all);
+        $m!(tg_every_failure_is_returned_in_order);
+        $m!(tg_values_when_all_succeed);
+        $m!(tg_cancelling_the_waiter_cancels_and_awaits_children);
+        $m!(tg_cancel_and_drop_end_the_children);
+        $m!(gather_returns_outputs_in_input_order);
+        $m!(gather_runs_futures_concurrently);
+        $m!(shield_awaiter_cancelled_inner_completes);
+        $m!(wait_for_cancels_futures_and_tasks_on_timeout);
+        // queues, events, locks: runtime-agnostic crates on wasio
+        $m!(sync_queue_with_async_channel);
+        $m!(sync_event_with_event_listener);
+        $m!(sync_lock_with_async_lock);
+        $m!(sync_semaphore_with_async_lock);
         // 4. lifecycle
         $m!(life01_stop_lets_the_iteration_finish);
         $m!(life01_stop_before_run_forever_runs_one_iteration);

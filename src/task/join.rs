@@ -268,6 +268,11 @@ impl<T> JoinHandle<T> {
     /// Lets the task run on without a handle (same as dropping the handle).
     pub fn detach(self) {}
 
+    /// The task's header (for task groups, which cancel their children).
+    pub(crate) fn header(&self) -> &Rc<TaskHeader> {
+        &self.header
+    }
+
     /// Do not report this task as destroyed while pending.
     pub(crate) fn set_quiet(&self) {
         self.header.quiet.set(true);

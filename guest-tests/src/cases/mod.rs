@@ -1,5 +1,6 @@
 //! The cases, one module per CONFORMANCE.md area.
 
+mod combinators;
 mod connect;
 mod exceptions;
 mod executor;
@@ -11,11 +12,14 @@ mod sched;
 mod sendfile;
 mod server;
 mod soak;
-mod tasks;
+mod sync;
+mod taskgroup;
+pub(crate) mod tasks;
 mod tcp;
 mod timers;
 mod udp;
 
+pub use self::combinators::*;
 pub use self::connect::*;
 pub use self::exceptions::*;
 pub use self::executor::*;
@@ -26,6 +30,8 @@ pub use self::sched::*;
 pub use self::sendfile::*;
 pub use self::server::*;
 pub use self::soak::*;
+pub use self::sync::*;
+pub use self::taskgroup::*;
 pub use self::tasks::*;
 pub use self::tcp::*;
 pub use self::timers::*;

@@ -1,0 +1,2 @@
+#[wasio::main(flavor = "current_thread")]
+async fn main() {}

@@ -1,0 +1,7 @@
+#[derive(Debug)]
+struct MyError;
+
+#[wasio::main]
+async fn main() -> Result<(), MyError> {
+    Ok(())
+}

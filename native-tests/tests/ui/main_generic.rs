@@ -1,0 +1,4 @@
+#[wasio::main]
+async fn main<T: Default>() {
+    let _ = T::default();
+}

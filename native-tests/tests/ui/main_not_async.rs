@@ -1,0 +1,2 @@
+#[wasio::main]
+fn main() {}

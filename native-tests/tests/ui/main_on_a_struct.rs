@@ -1,0 +1,4 @@
+#[wasio::main]
+struct Main;
+
+fn main() {}

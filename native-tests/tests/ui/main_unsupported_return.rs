@@ -1,0 +1,4 @@
+#[wasio::main]
+async fn main() -> u32 {
+    7
+}

@@ -1,0 +1,4 @@
+#[wasio::test]
+fn not_async() {}
+
+fn main() {}

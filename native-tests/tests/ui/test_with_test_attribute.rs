@@ -1,0 +1,5 @@
+#[wasio::test]
+#[test]
+async fn twice() {}
+
+fn main() {}
