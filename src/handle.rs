@@ -17,7 +17,6 @@ use std::fmt;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::Waker;
 use std::time::Instant;
 
 use crate::clock::{Clock, Tick};
@@ -87,42 +86,12 @@ where
     }
 }
 
-/// Wakes a task when its timer fires (used by `sleep`); allocates nothing beyond the entry.
-pub(crate) struct WakeAction {
-    waker: Cell<Option<Waker>>,
-}
-
-impl WakeAction {
-    pub(crate) fn new() -> WakeAction {
-        WakeAction {
-            waker: Cell::new(None),
-        }
-    }
-}
-
-impl Action for WakeAction {
-    fn run(&self) -> Option<Outcome> {
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-        Some(Ok(()))
-    }
-    fn clear(&self) {
-        drop(self.waker.take());
-    }
-    fn describe(&self) -> &'static str {
-        "sleep"
-    }
-}
-
 /// One scheduled callback: a `call_soon` entry in the ready queue or a timer in the heap.
 pub(crate) struct Entry<A: ?Sized> {
     /// Set by the first `cancel()`; a cancelled entry is skipped when its turn comes.
     cancelled: Cell<bool>,
     /// True while the entry is in the timer heap (asyncio `_scheduled`).
     scheduled: Cell<bool>,
-    /// Set once the action ran.
-    done: Cell<bool>,
     /// Deadline in loop ticks (timers only; 0 for `call_soon`).
     pub(crate) when: Tick,
     /// The loop's cancelled-timer counter, for timers; `None` for `call_soon` entries.
@@ -138,7 +107,6 @@ impl<A: Action> Entry<A> {
         Entry {
             cancelled: Cell::new(false),
             scheduled: Cell::new(false),
-            done: Cell::new(false),
             when: 0,
             counter: None,
             action,
@@ -161,9 +129,7 @@ impl<A: Action + ?Sized> Entry<A> {
         if self.cancelled.get() {
             return None;
         }
-        let out = self.action.run();
-        self.done.set(true);
-        out
+        self.action.run()
     }
 
     pub(crate) fn cancel(&self) {
@@ -187,10 +153,6 @@ impl<A: Action + ?Sized> Entry<A> {
         self.counter.is_some()
     }
 
-    pub(crate) fn is_done(&self) -> bool {
-        self.done.get()
-    }
-
     /// Called by the timer queue when the entry leaves the heap.
     pub(crate) fn unschedule(&self) {
         self.scheduled.set(false);
@@ -198,17 +160,6 @@ impl<A: Action + ?Sized> Entry<A> {
 
     pub(crate) fn describe(&self) -> &'static str {
         self.action.describe()
-    }
-}
-
-impl Entry<WakeAction> {
-    /// Replaces the stored waker unless it would wake the same task.
-    pub(crate) fn set_waker(&self, waker: &Waker) {
-        let old = self.action.waker.take();
-        match old {
-            Some(w) if w.will_wake(waker) => self.action.waker.set(Some(w)),
-            _ => self.action.waker.set(Some(waker.clone())),
-        }
     }
 }
 

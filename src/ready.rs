@@ -24,6 +24,8 @@ pub(crate) enum Ready {
     Threadsafe(Arc<TsEntry>),
     /// A task step.
     Task(Runnable),
+    /// A fired `sleep`: wake its task (an index into the timer queue's sleeps).
+    Wake(u32),
 }
 
 /// The ready FIFO of one loop, and whether that loop is closed.

@@ -13,14 +13,15 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::clock::NEVER;
 use crate::context::with_core;
+use crate::core::Core;
 use crate::error::Error;
-use crate::handle::{Entry, WakeAction};
+use crate::timer::WakeKey;
 
 // ===== Sleep =====
 
@@ -38,8 +39,8 @@ enum Deadline {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
     deadline: Deadline,
-    /// The timer entry, created on first poll on the running loop.
-    entry: Option<Rc<Entry<WakeAction>>>,
+    /// The timer, created on first poll on the running loop: its slot in that loop's queue.
+    timer: Option<(Weak<Core>, WakeKey)>,
 }
 
 /// Waits until `duration` has elapsed (on the loop's clock).
@@ -66,7 +67,7 @@ pub fn sleep(duration: Duration) -> Sleep {
     if duration.is_zero() {
         return Sleep {
             deadline: Deadline::Yield { yielded: false },
-            entry: None,
+            timer: None,
         };
     }
     let deadline = match Instant::now().checked_add(duration) {
@@ -75,7 +76,7 @@ pub fn sleep(duration: Duration) -> Sleep {
     };
     Sleep {
         deadline,
-        entry: None,
+        timer: None,
     }
 }
 
@@ -83,7 +84,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline: Deadline::At(deadline),
-        entry: None,
+        timer: None,
     }
 }
 
@@ -99,9 +100,11 @@ impl Sleep {
 
     /// Whether the timer has fired.
     pub fn is_elapsed(&self) -> bool {
-        match (&self.deadline, &self.entry) {
+        match (&self.deadline, &self.timer) {
             (Deadline::Yield { yielded }, _) => *yielded,
-            (_, Some(e)) => e.is_done(),
+            (_, Some((core, key))) => core
+                .upgrade()
+                .is_some_and(|core| core.timers.borrow().wake_done(*key)),
             _ => false,
         }
     }
@@ -113,10 +116,12 @@ impl Sleep {
     }
 
     fn cancel_timer(&mut self) {
-        if let Some(entry) = self.entry.take()
-            && !entry.is_done()
+        if let Some((core, key)) = self.timer.take()
+            && let Some(core) = core.upgrade()
         {
-            entry.cancel();
+            // The waker is dropped after the borrow ends (dropping it may drop a task).
+            let waker = core.timers.borrow_mut().release_wake(key);
+            drop(waker);
         }
     }
 }
@@ -134,23 +139,24 @@ impl Future for Sleep {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        if let Some(entry) = &this.entry {
-            if entry.is_done() {
-                return Poll::Ready(());
-            }
-            entry.set_waker(cx.waker());
-            return Poll::Pending;
+        if let Some((core, key)) = &this.timer {
+            // A loop that is gone never fires the timer.
+            let Some(core) = core.upgrade() else {
+                return Poll::Pending;
+            };
+            let (done, old) = core.timers.borrow_mut().poll_wake(*key, cx.waker());
+            drop(old);
+            return if done { Poll::Ready(()) } else { Poll::Pending };
         }
         let deadline = this.deadline;
-        let entry = with_core(|core| {
+        this.timer = Some(with_core(|core| {
             let tick = match deadline {
                 Deadline::At(at) => core.clock.tick_of(at),
                 _ => NEVER,
             };
-            core.timers.borrow_mut().insert(tick, WakeAction::new())
-        });
-        entry.set_waker(cx.waker());
-        this.entry = Some(entry);
+            let key = core.timers.borrow_mut().insert_wake(tick, cx.waker());
+            (Rc::downgrade(core), key)
+        }));
         Poll::Pending
     }
 }
@@ -232,7 +238,7 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
         Some(at) => sleep_until(at),
         None => Sleep {
             deadline: Deadline::Never,
-            entry: None,
+            timer: None,
         },
     };
     Timeout { future, sleep }

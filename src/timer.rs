@@ -1,20 +1,45 @@
-//! The timer heap: `call_later` / `call_at` / `sleep` deadlines.
+//! The timer queue: `call_later` / `call_at` / `sleep` deadlines.
 //!
 //! # Ground rules
 //!
 //! * Order is `(deadline tick, insertion sequence)`: equal deadlines fire FIFO, which is stronger
 //!   than CPython (whose `heapq` is not stable) and what libuv does (TMR-02).
 //! * A timer is due when `when < now + clock resolution` (TMR-03).
-//! * Cancellation is lazy: a cancelled entry stays in the heap until it reaches the head or a
-//!   bulk purge removes it. The purge runs when strictly more than 100 timers are scheduled and
+//! * Cancellation is lazy: a cancelled entry stays queued until it reaches the head or a bulk
+//!   purge removes it. The purge runs when strictly more than 100 timers are scheduled and
 //!   strictly more than half of them are cancelled (asyncio `_MIN_SCHEDULED_TIMER_HANDLES`,
 //!   `_MIN_CANCELLED_TIMER_HANDLES_FRACTION`; TMR-05, TMR-06).
 //! * Everything here is pure: callers pass `now`, so the logic is tested without sleeping.
+//!
+//! # Structure: a radix heap
+//!
+//! asyncio keeps a binary heap. With a million timers a binary heap pops through twenty levels
+//! of a 30 MB array, one cache miss per level, and firing falls behind the clock. Timers are a
+//! *monotone* priority queue (nothing is popped before the last popped key, except deadlines
+//! already in the past, kept apart), so a radix heap fits: keys are `(when, seq)` packed in a
+//! `u128`, and bucket `b` holds the keys whose highest bit differing from the last minimum is
+//! bit `b - 1` (bucket 0: the minimum itself). An insert appends to one bucket; finding the next
+//! minimum scans the lowest non-empty bucket once and spreads it over lower buckets. Every key
+//! moves only downwards, so each one is touched O(log range) times, by sequential scans, and the
+//! order is exactly the binary heap's.
+//!
+//! # Sleeps live in a slab
+//!
+//! A `call_later` timer is an `Rc` entry shared with its `TimerHandle`. A `sleep` needs no
+//! handle: its state (waker, flags) is a slot of [`TimerQueue`]'s slab, named by a [`WakeKey`]
+//! (index and generation) that the `Sleep` future holds. A million sleeping tasks thus cost no
+//! allocation each beyond their task, and firing one touches one dense array. The slot is
+//! freed once neither the queue (heap or ready FIFO) nor the `Sleep` refers to it. Wakers are
+//! never dropped or woken inside the queue's borrow: they are handed back to the caller,
+//! because dropping a waker may drop a task, whose `Sleep` then comes back to this queue.
 
 use std::cell::Cell;
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::rc::Rc;
+use std::task::Waker;
+
+use slab::Slab;
 
 use crate::clock::Tick;
 use crate::handle::{Action, Entry, EntryRef};
@@ -22,37 +47,99 @@ use crate::handle::{Action, Entry, EntryRef};
 /// asyncio `_MIN_SCHEDULED_TIMER_HANDLES`.
 pub(crate) const MIN_SCHEDULED_FOR_PURGE: usize = 100;
 
-/// A heap slot ordered so that `BinaryHeap` (a max-heap) pops the earliest `(when, seq)`.
-///
-/// The key is stored inline, so comparisons during sift never dereference the entry.
+/// Buckets: one per bit of a key, plus bucket 0 for the minimum.
+const BUCKETS: usize = 129;
+
+/// `(when, seq)` as one ordered integer: the tick with its sign bit flipped (so negative ticks
+/// sort first) in the high half, the insertion sequence in the low half.
+fn key(when: Tick, seq: u64) -> u128 {
+    let biased = (when as u64) ^ (1 << 63);
+    (u128::from(biased) << 64) | u128::from(seq)
+}
+
+/// The tick a key was made from.
+fn when_of(key: u128) -> Tick {
+    ((key >> 64) as u64 ^ (1 << 63)) as Tick
+}
+
+/// What a queued slot fires.
+enum Target {
+    /// A `call_later` / `call_at` callback, shared with its `TimerHandle`.
+    Call(EntryRef),
+    /// A `sleep`'s wake-up: an index into the slab.
+    Wake(u32),
+}
+
+/// A queued timer: its key inline (comparisons never dereference the entry) and its target.
 struct Slot {
-    when: Tick,
-    seq: u64,
-    entry: EntryRef,
+    key: u128,
+    target: Target,
+}
+
+/// A due timer, for the ready FIFO.
+pub(crate) enum Due {
+    /// Run this callback.
+    Call(EntryRef),
+    /// Wake this sleep ([`TimerQueue::fire_wake`]).
+    Wake(u32),
+}
+
+/// A `Sleep`'s claim on its slab slot; the generation tells a reused slot apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WakeKey {
+    index: u32,
+    generation: u32,
+}
+
+/// One `sleep` timer.
+struct WakeSlot {
+    generation: u32,
+    /// The task to wake; taken when it fires or is cancelled.
+    waker: Option<Waker>,
+    /// In the heap (counts towards the purge rule when cancelled).
+    in_heap: bool,
+    /// Popped, waiting in the ready FIFO for its turn.
+    in_ready: bool,
+    /// The `Sleep` still refers to the slot.
+    sleep_alive: bool,
+    cancelled: bool,
+    /// The waker was woken: the sleep is over.
+    done: bool,
 }
 
 impl PartialEq for Slot {
     fn eq(&self, other: &Slot) -> bool {
-        self.cmp(other) == Ordering::Equal
+        self.key == other.key
     }
 }
 impl Eq for Slot {}
 impl PartialOrd for Slot {
-    fn partial_cmp(&self, other: &Slot) -> Option<Ordering> {
+    fn partial_cmp(&self, other: &Slot) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 impl Ord for Slot {
-    fn cmp(&self, other: &Slot) -> Ordering {
-        (other.when, other.seq).cmp(&(self.when, self.seq))
+    fn cmp(&self, other: &Slot) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
     }
 }
 
 /// The loop's timers.
 pub(crate) struct TimerQueue {
-    /// Scheduled entries, cancelled ones included until removed.
-    heap: BinaryHeap<Slot>,
-    /// How many entries in `heap` are cancelled; shared with every entry so `cancel()` can count
+    /// The state of the sleeps (see the module docs).
+    wakes: Slab<WakeSlot>,
+    /// Generation of the next sleep slot.
+    generation: u32,
+    /// The radix buckets (see the module docs); bucket 0 holds at most the minimum.
+    buckets: Vec<Vec<Slot>>,
+    /// The last minimum found: every key in `buckets` is at least this.
+    last: u128,
+    /// Keys below `last` (deadlines in the past of an already found minimum, e.g. `call_at`
+    /// with an old deadline): they precede every bucketed key. Rarely more than a few.
+    overdue: BinaryHeap<Reverse<Slot>>,
+    /// Entries queued, cancelled ones included (asyncio `len(_scheduled)`).
+    len: usize,
+    /// How many queued entries are cancelled; shared with every entry so `cancel()` can count
     /// itself while it is still scheduled.
     cancelled: Rc<Cell<usize>>,
     /// Next insertion sequence number.
@@ -62,10 +149,30 @@ pub(crate) struct TimerQueue {
 impl TimerQueue {
     pub(crate) fn new() -> TimerQueue {
         TimerQueue {
-            heap: BinaryHeap::new(),
+            wakes: Slab::new(),
+            generation: 0,
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            last: 0,
+            overdue: BinaryHeap::new(),
+            len: 0,
             cancelled: Rc::new(Cell::new(0)),
             seq: 0,
         }
+    }
+
+    /// The bucket of `key` relative to the last minimum (`key >= last`).
+    fn bucket(&self, key: u128) -> usize {
+        (u128::BITS - (key ^ self.last).leading_zeros()) as usize
+    }
+
+    fn push(&mut self, slot: Slot) {
+        if slot.key < self.last {
+            self.overdue.push(Reverse(slot));
+        } else {
+            let b = self.bucket(slot.key);
+            self.buckets[b].push(slot);
+        }
+        self.len += 1;
     }
 
     /// Schedules `action` at `when`; the entry is shared with the returned handle.
@@ -73,72 +180,248 @@ impl TimerQueue {
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         let entry = Rc::new(Entry::timer(action, when, self.cancelled.clone()));
-        self.heap.push(Slot {
-            when,
-            seq,
-            entry: entry.clone(),
+        self.push(Slot {
+            key: key(when, seq),
+            target: Target::Call(entry.clone()),
         });
         entry
     }
 
-    /// Number of scheduled entries, cancelled ones included (asyncio `len(_scheduled)`).
-    pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+    /// Schedules a sleep's wake-up at `when`.
+    pub(crate) fn insert_wake(&mut self, when: Tick, waker: &Waker) -> WakeKey {
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        let generation = self.generation;
+        self.generation = self.generation.wrapping_add(1);
+        let index = self.wakes.insert(WakeSlot {
+            generation,
+            waker: Some(waker.clone()),
+            in_heap: true,
+            in_ready: false,
+            sleep_alive: true,
+            cancelled: false,
+            done: false,
+        });
+        // A slab index beyond u32 would need four billion live sleeps.
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        self.push(Slot {
+            key: key(when, seq),
+            target: Target::Wake(index),
+        });
+        WakeKey { index, generation }
     }
 
-    /// Number of cancelled entries still in the heap (asyncio `_timer_cancelled_count`).
+    fn wake_slot(&mut self, key: WakeKey) -> Option<&mut WakeSlot> {
+        self.wakes
+            .get_mut(key.index as usize)
+            .filter(|w| w.generation == key.generation)
+    }
+
+    /// Whether the sleep is over; otherwise `waker` replaces the stored one, and the old one
+    /// (another task's) is handed back for the caller to drop.
+    pub(crate) fn poll_wake(&mut self, key: WakeKey, waker: &Waker) -> (bool, Option<Waker>) {
+        let Some(slot) = self.wake_slot(key) else {
+            return (false, None);
+        };
+        if slot.done {
+            return (true, None);
+        }
+        if slot.cancelled {
+            return (false, None);
+        }
+        match &slot.waker {
+            Some(w) if w.will_wake(waker) => (false, None),
+            _ => (false, slot.waker.replace(waker.clone())),
+        }
+    }
+
+    /// Whether the sleep is over.
+    pub(crate) fn wake_done(&self, key: WakeKey) -> bool {
+        self.wakes
+            .get(key.index as usize)
+            .is_some_and(|w| w.generation == key.generation && w.done)
+    }
+
+    /// The `Sleep` lets go of its slot (dropped or reset): a pending wake-up is cancelled (and
+    /// counted while in the heap). Returns the waker for the caller to drop.
+    pub(crate) fn release_wake(&mut self, key: WakeKey) -> Option<Waker> {
+        let counter = self.cancelled.clone();
+        let slot = self.wake_slot(key)?;
+        slot.sleep_alive = false;
+        let waker = slot.waker.take();
+        if !slot.done && !slot.cancelled {
+            slot.cancelled = true;
+            if slot.in_heap {
+                counter.set(counter.get() + 1);
+            }
+        }
+        if !slot.in_heap && !slot.in_ready {
+            self.wakes.remove(key.index as usize);
+        }
+        waker
+    }
+
+    /// A sleep's turn in the ready FIFO: returns its waker to wake unless it was cancelled.
+    pub(crate) fn fire_wake(&mut self, index: u32) -> Option<Waker> {
+        let slot = self.wakes.get_mut(index as usize)?;
+        slot.in_ready = false;
+        let waker = if slot.cancelled {
+            None
+        } else {
+            slot.done = true;
+            slot.waker.take()
+        };
+        if !slot.sleep_alive {
+            self.wakes.remove(index as usize);
+        }
+        waker
+    }
+
+    fn is_cancelled(&self, target: &Target) -> bool {
+        match target {
+            Target::Call(e) => e.is_cancelled(),
+            Target::Wake(i) => self.wake_cancelled(*i),
+        }
+    }
+
+    fn wake_cancelled(&self, index: u32) -> bool {
+        self.wakes.get(index as usize).is_none_or(|w| w.cancelled)
+    }
+
+    /// The slot left the heap; `to_ready`: it goes to the ready FIFO.
+    fn unschedule(&mut self, target: &Target, to_ready: bool) {
+        match target {
+            Target::Call(e) => e.unschedule(),
+            Target::Wake(i) => {
+                let i = *i as usize;
+                if let Some(w) = self.wakes.get_mut(i) {
+                    w.in_heap = false;
+                    w.in_ready = to_ready;
+                    if !w.sleep_alive && !to_ready {
+                        self.wakes.remove(i);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Number of scheduled entries, cancelled ones included (asyncio `len(_scheduled)`).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Number of cancelled entries still queued (asyncio `_timer_cancelled_count`).
     pub(crate) fn cancelled(&self) -> usize {
         self.cancelled.get()
+    }
+
+    /// The minimum entry, after moving it into bucket 0 if it is not already there.
+    fn peek(&mut self) -> Option<&Slot> {
+        if !self.overdue.is_empty() {
+            return self.overdue.peek().map(|r| &r.0);
+        }
+        if self.buckets[0].is_empty() {
+            let i = self.buckets.iter().position(|b| !b.is_empty())?;
+            let mut spread = std::mem::take(&mut self.buckets[i]);
+            self.last = spread.iter().map(|s| s.key).min()?;
+            for slot in spread.drain(..) {
+                let b = self.bucket(slot.key);
+                self.buckets[b].push(slot);
+            }
+            // Keep the allocation for the next keys that land in bucket `i`.
+            self.buckets[i] = spread;
+        }
+        self.buckets[0].first()
+    }
+
+    /// Removes and returns the minimum entry (still marked as in the heap).
+    fn pop(&mut self) -> Option<Slot> {
+        self.peek()?;
+        let slot = match self.overdue.pop() {
+            Some(Reverse(slot)) => slot,
+            None => self.buckets[0].pop()?,
+        };
+        self.len -= 1;
+        Some(slot)
     }
 
     /// Step 1 of an iteration: bulk purge when the asyncio rule says so, else pop the cancelled
     /// entries at the head.
     pub(crate) fn prepare(&mut self) {
-        let len = self.heap.len();
+        let len = self.len;
         let cancelled = self.cancelled.get();
         // Both comparisons strict: len > 100 and cancelled / len > 0.5.
         if len > MIN_SCHEDULED_FOR_PURGE && cancelled * 2 > len {
-            self.heap.retain(|slot| {
-                let keep = !slot.entry.is_cancelled();
+            let mut gone = Vec::new();
+            let mut buckets = std::mem::take(&mut self.buckets);
+            for bucket in &mut buckets {
+                bucket.retain_mut(|slot| {
+                    let keep = !self.is_cancelled(&slot.target);
+                    if !keep {
+                        gone.push(std::mem::replace(&mut slot.target, Target::Wake(u32::MAX)));
+                    }
+                    keep
+                });
+            }
+            self.buckets = buckets;
+            let mut overdue = std::mem::take(&mut self.overdue).into_vec();
+            overdue.retain_mut(|r| {
+                let keep = !self.is_cancelled(&r.0.target);
                 if !keep {
-                    slot.entry.unschedule();
+                    gone.push(std::mem::replace(&mut r.0.target, Target::Wake(u32::MAX)));
                 }
                 keep
             });
+            self.overdue = BinaryHeap::from(overdue);
+            for target in &gone {
+                self.unschedule(target, false);
+            }
+            self.len = self.overdue.len() + self.buckets.iter().map(Vec::len).sum::<usize>();
             self.cancelled.set(0);
             return;
         }
-        while let Some(head) = self.heap.peek() {
-            if !head.entry.is_cancelled() {
+        while let Some(head) = self.peek() {
+            let head = match &head.target {
+                Target::Call(e) => Err(e.is_cancelled()),
+                Target::Wake(i) => Ok(*i),
+            };
+            let head_cancelled = match head {
+                Err(cancelled) => cancelled,
+                Ok(index) => self.wake_cancelled(index),
+            };
+            if !head_cancelled {
                 break;
             }
-            if let Some(slot) = self.heap.pop() {
-                slot.entry.unschedule();
+            if let Some(slot) = self.pop() {
+                self.unschedule(&slot.target, false);
                 self.decrement();
             }
         }
     }
 
     /// Deadline of the head entry (after [`prepare`](Self::prepare), a live one).
-    pub(crate) fn next_deadline(&self) -> Option<Tick> {
-        self.heap.peek().map(|slot| slot.when)
+    pub(crate) fn next_deadline(&mut self) -> Option<Tick> {
+        self.peek().map(|slot| when_of(slot.key))
     }
 
     /// Pops the next entry with `when < end` (end = now + resolution), in `(when, seq)` order.
     /// Cancelled entries met on the way are dropped and uncounted.
-    pub(crate) fn pop_due(&mut self, end: Tick) -> Option<EntryRef> {
+    pub(crate) fn pop_due(&mut self, end: Tick) -> Option<Due> {
         loop {
-            let head = self.heap.peek()?;
-            if head.when >= end {
+            if when_of(self.peek()?.key) >= end {
                 return None;
             }
-            let slot = self.heap.pop()?;
-            slot.entry.unschedule();
-            if slot.entry.is_cancelled() {
+            let slot = self.pop()?;
+            if self.is_cancelled(&slot.target) {
+                self.unschedule(&slot.target, false);
                 self.decrement();
                 continue;
             }
-            return Some(slot.entry);
+            self.unschedule(&slot.target, true);
+            return Some(match slot.target {
+                Target::Call(e) => Due::Call(e),
+                Target::Wake(i) => Due::Wake(i),
+            });
         }
     }
 
@@ -146,19 +429,37 @@ impl TimerQueue {
         self.cancelled.set(self.cancelled.get().saturating_sub(1));
     }
 
-    /// Drops every entry (loop close). Closures are dropped after the heap is emptied, so a
-    /// destructor that touches the loop never sees a half-cleared queue.
-    pub(crate) fn take_all(&mut self) -> Vec<EntryRef> {
+    /// Empties the queue (loop close): returns the callback entries, and the wakers of every
+    /// sleep, for the caller to cancel and drop outside the borrow (a destructor that touches
+    /// the loop then never sees a half-cleared queue). The sleeps end cancelled; their slots go
+    /// when their `Sleep`s let go.
+    pub(crate) fn take_all(&mut self) -> (Vec<EntryRef>, Vec<Waker>) {
         self.cancelled.set(0);
-        let taken: Vec<EntryRef> = std::mem::take(&mut self.heap)
+        self.len = 0;
+        let mut slots: Vec<Slot> = std::mem::take(&mut self.overdue)
             .into_vec()
             .into_iter()
-            .map(|s| {
-                s.entry.unschedule();
-                s.entry
-            })
+            .map(|r| r.0)
             .collect();
-        taken
+        for bucket in &mut self.buckets {
+            slots.append(bucket);
+        }
+        let mut entries = Vec::new();
+        for slot in slots {
+            if let Target::Call(e) = slot.target {
+                e.unschedule();
+                entries.push(e);
+            }
+        }
+        let mut wakers = Vec::new();
+        self.wakes.retain(|_, w| {
+            wakers.extend(w.waker.take());
+            w.in_heap = false;
+            w.in_ready = false;
+            w.cancelled |= !w.done;
+            w.sleep_alive
+        });
+        (entries, wakers)
     }
 }
 
@@ -174,8 +475,17 @@ mod tests {
     }
 
     fn fire_due(q: &mut TimerQueue, end: Tick) {
-        while let Some(e) = q.pop_due(end) {
-            e.run();
+        while let Some(due) = q.pop_due(end) {
+            match due {
+                Due::Call(e) => {
+                    e.run();
+                }
+                Due::Wake(i) => {
+                    if let Some(w) = q.fire_wake(i) {
+                        w.wake();
+                    }
+                }
+            }
         }
     }
 
@@ -273,7 +583,9 @@ mod tests {
         let log = Rc::new(RefCell::new(Vec::new()));
         let mut q = TimerQueue::new();
         let e = push(&mut q, 1, &log, 1);
-        let fired = q.pop_due(2).expect("due");
+        let Some(Due::Call(fired)) = q.pop_due(2) else {
+            panic!("a due callback")
+        };
         fired.run();
         e.cancel();
         assert_eq!(q.cancelled(), 0);
@@ -307,5 +619,172 @@ mod tests {
             "negative deadlines keep their order; Tick::MAX is never < any end"
         );
         assert_eq!(q.next_deadline(), Some(Tick::MAX));
+    }
+
+    /// The queue against a sorted model: random deadlines (past ones included), cancellations,
+    /// purges and partial pops, in the order a binary heap of `(when, seq)` gives.
+    #[test]
+    fn matches_a_sorted_model() {
+        let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let mut q = TimerQueue::new();
+        // (when, id, entry) of every live timer in the model.
+        let mut model: Vec<(Tick, u32, EntryRef)> = Vec::new();
+        let mut now: Tick = 0;
+        let mut id = 0u32;
+        for round in 0..300 {
+            for _ in 0..(next() % 40) {
+                let when = match next() % 10 {
+                    0 => now - (next() % 1000) as Tick,
+                    1 => now,
+                    2 => Tick::MAX,
+                    _ => now + (next() % 5000) as Tick,
+                };
+                id += 1;
+                let e = push(&mut q, when, &log, id);
+                model.push((when, id, e));
+            }
+            for _ in 0..(next() % 10) {
+                if model.is_empty() {
+                    break;
+                }
+                let i = (next() % model.len() as u64) as usize;
+                let (_, _, e) = model.remove(i);
+                e.cancel();
+            }
+            q.prepare();
+            now += (next() % 800) as Tick;
+            let end = now + 1;
+            log.borrow_mut().clear();
+            fire_due(&mut q, end);
+            // The model: every live timer with when < end, by (when, insertion order).
+            let mut due: Vec<(Tick, u32)> = model
+                .iter()
+                .filter(|(w, _, _)| *w < end)
+                .map(|(w, i, _)| (*w, *i))
+                .collect();
+            due.sort();
+            model.retain(|(w, _, _)| *w >= end);
+            let expected: Vec<u32> = due.iter().map(|(_, i)| *i).collect();
+            assert_eq!(*log.borrow(), expected, "round {round}");
+            let next_live = model.iter().map(|(w, _, _)| *w).min();
+            q.prepare();
+            assert_eq!(q.next_deadline(), next_live, "round {round}");
+            assert_eq!(q.len() - q.cancelled(), model.len(), "round {round}");
+        }
+    }
+
+    /// A waker that counts its wakes.
+    fn counting_waker() -> (Waker, std::sync::Arc<Count>) {
+        let count = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        (Waker::from(count.clone()), count)
+    }
+
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl Count {
+        fn get(&self) -> usize {
+            self.0.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn sleeps_fire_in_order_with_callbacks_and_free_their_slots() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let mut q = TimerQueue::new();
+        let (w, woken) = counting_waker();
+        push(&mut q, 5, &log, 1);
+        let a = q.insert_wake(5, &w);
+        push(&mut q, 5, &log, 2);
+        // FIFO between callbacks and sleeps with equal deadlines.
+        let mut order = Vec::new();
+        while let Some(due) = q.pop_due(6) {
+            order.push(match due {
+                Due::Call(e) => {
+                    e.run();
+                    "call"
+                }
+                Due::Wake(i) => {
+                    assert!(
+                        !q.wake_done(a),
+                        "not done before its turn in the ready FIFO"
+                    );
+                    if let Some(w) = q.fire_wake(i) {
+                        w.wake();
+                    }
+                    "wake"
+                }
+            });
+        }
+        assert_eq!(order, ["call", "wake", "call"]);
+        assert_eq!(woken.get(), 1);
+        assert!(q.wake_done(a));
+        assert!(q.poll_wake(a, &w).0);
+        assert!(q.release_wake(a).is_none(), "the waker was used");
+        assert_eq!(q.wakes.len(), 0, "slot freed once both sides let go");
+        assert_eq!(q.cancelled(), 0, "a fired sleep is not a cancelled timer");
+    }
+
+    #[test]
+    fn released_sleeps_count_while_queued_and_never_wake() {
+        let mut q = TimerQueue::new();
+        let (w, woken) = counting_waker();
+        // Released while in the heap: counted, its waker handed back, slot freed when popped.
+        let a = q.insert_wake(10, &w);
+        assert!(q.release_wake(a).is_some());
+        assert_eq!((q.len(), q.cancelled()), (1, 1));
+        assert!(q.pop_due(11).is_none());
+        assert_eq!((q.len(), q.cancelled(), q.wakes.len()), (0, 0, 0));
+        // Released while in the ready FIFO: not counted, its turn wakes nothing.
+        let b = q.insert_wake(20, &w);
+        let Some(Due::Wake(i)) = q.pop_due(21) else {
+            panic!("a due sleep")
+        };
+        assert!(q.release_wake(b).is_some());
+        assert_eq!(q.cancelled(), 0);
+        assert!(q.fire_wake(i).is_none());
+        assert_eq!(q.wakes.len(), 0);
+        assert_eq!(woken.get(), 0);
+        // A stale key (its slot reused by a newer sleep) touches nothing.
+        let c = q.insert_wake(30, &w);
+        assert_eq!(c.index, b.index, "the slab reuses the slot");
+        assert!(q.release_wake(b).is_none());
+        assert!(!q.wake_done(b));
+        assert_eq!(
+            (q.len(), q.cancelled()),
+            (1, 0),
+            "the newer sleep is untouched"
+        );
+        // Close: every waker handed back, the slot stays until its sleep lets go.
+        let (entries, wakers) = q.take_all();
+        assert_eq!((entries.len(), wakers.len(), q.len()), (0, 1, 0));
+        assert!(!q.poll_wake(c, &w).0, "a closed loop's sleep never ends");
+        assert!(q.release_wake(c).is_none());
+        assert_eq!(q.wakes.len(), 0);
+    }
+
+    #[test]
+    fn purge_counts_and_frees_sleeps_too() {
+        let mut q = TimerQueue::new();
+        let (w, _) = counting_waker();
+        let keys: Vec<WakeKey> = (0..150).map(|i| q.insert_wake(100 + i, &w)).collect();
+        for k in &keys[..80] {
+            drop(q.release_wake(*k));
+        }
+        assert_eq!((q.len(), q.cancelled()), (150, 80));
+        q.prepare();
+        assert_eq!((q.len(), q.cancelled(), q.wakes.len()), (70, 0, 70));
     }
 }

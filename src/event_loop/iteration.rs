@@ -14,6 +14,7 @@ use crate::handle::{EntryRef, Outcome};
 use crate::ready::Ready;
 use crate::shared::Foreign;
 use crate::sys;
+use crate::timer::Due;
 
 /// A callback's name for logs and reports, built only when needed.
 enum Describe {
@@ -42,7 +43,7 @@ impl EventLoop {
         // 2. timeout
         let busy = !core.local.is_empty() || core.stopping.get() || core.shared.has_remote();
         let now = core.clock.now();
-        let timeout = wait_timeout(busy, core.timers.borrow().next_deadline(), now);
+        let timeout = wait_timeout(busy, core.timers.borrow_mut().next_deadline(), now);
         // 3. wait
         let outcome = {
             let mut events = core.events.borrow_mut();
@@ -72,8 +73,11 @@ impl EventLoop {
         let mut fired = 0usize;
         loop {
             let due = core.timers.borrow_mut().pop_due(end);
-            let Some(entry) = due else { break };
-            core.local.push(Ready::Call(entry));
+            let Some(due) = due else { break };
+            core.local.push(match due {
+                Due::Call(entry) => Ready::Call(entry),
+                Due::Wake(index) => Ready::Wake(index),
+            });
             fired += 1;
         }
         // 5. run the snapshot
@@ -143,6 +147,17 @@ impl EventLoop {
                     describe,
                     catch_unwind(AssertUnwindSafe(|| entry.run())),
                 )
+            }
+            Ready::Wake(index) => {
+                // The waker is taken out of the queue's borrow before it runs.
+                let waker = self.core.timers.borrow_mut().fire_wake(index);
+                let res = catch_unwind(AssertUnwindSafe(|| {
+                    if let Some(w) = waker {
+                        w.wake();
+                    }
+                    None
+                }));
+                ("TimerHandle", Describe::Callback("sleep"), res)
             }
             Ready::Threadsafe(entry) => {
                 let describe = Describe::Callback(entry.describe());

@@ -222,11 +222,16 @@ impl EventLoop {
         }
         loop {
             let ready = std::mem::take(&mut *core.local.ready.borrow_mut());
-            let timers = core.timers.borrow_mut().take_all();
+            let (timers, sleepers) = core.timers.borrow_mut().take_all();
             let remote = core.shared.drain_remote();
             let mut wakers = core.tasks.borrow().take_wakers();
             core.io.borrow_mut().take_wakers(&mut wakers);
-            if ready.is_empty() && timers.is_empty() && remote.is_empty() && wakers.is_empty() {
+            if ready.is_empty()
+                && timers.is_empty()
+                && sleepers.is_empty()
+                && remote.is_empty()
+                && wakers.is_empty()
+            {
                 break;
             }
             drop(ready);
@@ -234,6 +239,8 @@ impl EventLoop {
                 t.cancel();
             }
             drop(timers);
+            // A cancelled sleep drops its waker without waking (as a cancelled timer would).
+            drop(sleepers);
             drop(remote);
             // Waking a task of a closed loop destroys it: its step is dropped instead of
             // queued. That also ends tasks whose wakers are held elsewhere (a server's
