@@ -45,6 +45,13 @@ fn main() {
         "the examples",
     );
     println!("cargo:rerun-if-changed={}", root.join("examples").display());
+    // The WASI 0.3 probe (docs/wasi-p3.md), a crate of its own.
+    cargo_for_wasm(
+        &root,
+        &target_dir,
+        &["--manifest-path", "examples/wasi-p3-probe/Cargo.toml"],
+        "the WASI 0.3 probe",
+    );
 
     let wasm = target_dir
         .join(TARGET)
@@ -58,12 +65,20 @@ fn main() {
             "/// The conformance suite component, built by `host/build.rs`.\n\
              pub const GUEST_TESTS_COMPONENT: &str = {:?};\n\
              /// Directory of the examples built as command components by `host/build.rs`.\n\
-             pub const GUEST_EXAMPLES_DIR: &str = {:?};\n",
+             pub const GUEST_EXAMPLES_DIR: &str = {:?};\n\
+             /// The WASI 0.3 probe (`examples/wasi-p3-probe`), built by `host/build.rs`.\n\
+             pub const WASI_P3_PROBE_COMPONENT: &str = {:?};\n",
             wasm.display().to_string(),
             target_dir
                 .join(TARGET)
                 .join("release")
                 .join("examples")
+                .display()
+                .to_string(),
+            target_dir
+                .join(TARGET)
+                .join("release")
+                .join("wasi_p3_probe.wasm")
                 .display()
                 .to_string()
         ),

@@ -156,9 +156,15 @@ impl Host {
     pub fn new(config: HostConfig) -> Result<Host> {
         let mut cfg = Config::new();
         cfg.epoch_interruption(true);
+        // The component-model async ABI, for WASI 0.3 components (already wasmtime 48's
+        // default; explicit so a change of default cannot silently turn WASI 0.3 off).
+        cfg.wasm_component_model_async(true);
         let engine = Engine::new(&cfg)?;
         let mut linker = Linker::new(&engine);
+        // WASI 0.2 for every guest (Rust std imports it even in a WASI 0.3 component), and
+        // WASI 0.3 beside it: the versions differ, so both sets live in one linker.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (e, s) = (engine.clone(), stop.clone());
         std::thread::Builder::new()
@@ -306,7 +312,9 @@ impl Host {
     }
 
     /// Runs a `wasi:cli` command component with `args` (`args[0]` is the program name), the
-    /// host's stdio and `opts`. Returns the exit code.
+    /// host's stdio and `opts`. Returns the exit code. A component exporting
+    /// `wasi:cli/run@0.3.x` runs as a WASI 0.3 command (its `run` is an `async func`), any
+    /// other as a WASI 0.2 one; both under the same limits and network policy.
     pub async fn run_command(
         &self,
         path: &Path,
@@ -314,16 +322,35 @@ impl Host {
         opts: &RunOptions,
     ) -> Result<i32> {
         let component = self.load(path)?;
+        let version = wasi_version(&self.engine, &component);
         let mut store = self.store_with(args, &Stdio::Inherit, false, opts)?;
         let fut = async {
-            let cmd = wasmtime_wasi::p2::bindings::Command::instantiate_async(
-                &mut store,
-                &component,
-                &self.linker,
-            )
-            .await
-            .context("instantiate the command (does it export wasi:cli/run?)")?;
-            cmd.wasi_cli_run().call_run(&mut store).await
+            match version {
+                WasiVersion::P2 => {
+                    let cmd = wasmtime_wasi::p2::bindings::Command::instantiate_async(
+                        &mut store,
+                        &component,
+                        &self.linker,
+                    )
+                    .await
+                    .context("instantiate the command (does it export wasi:cli/run?)")?;
+                    cmd.wasi_cli_run().call_run(&mut store).await
+                }
+                WasiVersion::P3 => {
+                    let cmd = wasmtime_wasi::p3::bindings::Command::instantiate_async(
+                        &mut store,
+                        &component,
+                        &self.linker,
+                    )
+                    .await
+                    .context("instantiate the WASI 0.3 command")?;
+                    store
+                        .run_concurrent(async move |accessor| {
+                            cmd.wasi_cli_run().call_run(accessor).await
+                        })
+                        .await?
+                }
+            }
         };
         let res = with_limits(self.config.timeout, fut).await;
         match res {
@@ -335,6 +362,24 @@ impl Host {
             },
         }
     }
+}
+
+/// Which WASI a command component is written against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasiVersion {
+    /// WASI 0.2 (`wasi:cli/run@0.2.x`, and anything that is not WASI 0.3).
+    P2,
+    /// WASI 0.3: the component exports `wasi:cli/run@0.3.x`.
+    P3,
+}
+
+/// Detects the WASI version of a command component from its exports.
+pub fn wasi_version(engine: &Engine, component: &Component) -> WasiVersion {
+    let p3 = component
+        .component_type()
+        .exports(engine)
+        .any(|(name, _)| name.starts_with("wasi:cli/run@0.3."));
+    if p3 { WasiVersion::P3 } else { WasiVersion::P2 }
 }
 
 impl Drop for Host {

@@ -14,6 +14,7 @@ mod divergences;
 mod faults;
 mod http;
 mod imports;
+mod p3;
 
 /// The host with default limits and the suite component, compiled once per test process.
 pub fn suite() -> &'static Suite<'static> {
