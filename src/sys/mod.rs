@@ -15,9 +15,11 @@
 //!   - `Driver::wait(&mut self, timeout: Option<Duration>, out: &mut Vec<Event>) -> io::Result<Wait>`:
 //!     blocks at most `timeout` (`None`: until something happens); `Some(ZERO)` must not
 //!     block. Appends one [`Event`] per ready source and direction, in the order the platform
-//!     reported them. Returns [`Wait::Stalled`] instead of blocking when nothing at all could
-//!     end the wait (WASI, where polling an empty list traps). An interrupted wait (`EINTR`)
-//!     is a normal, early return. A wait runs no code of the layers above.
+//!     reported them (WASI: rotated by one more place each wait, since wasmtime reports them by
+//!     resource index, which would always serve the oldest sources first). Returns
+//!     [`Wait::Stalled`] instead of blocking when nothing at all could end the wait (WASI,
+//!     where polling an empty list traps). An interrupted wait (`EINTR`) is a normal, early
+//!     return. A wait runs no code of the layers above.
 //!   - `Driver::arm(&mut self, token: Token, dir: Direction, handle: WaitHandle)`: a task now
 //!     waits on `token` in `dir`. Natively a no-op (mio watches both directions of every
 //!     registered source, edge-triggered). On WASI the pollable behind `handle` joins the list
