@@ -1,0 +1,82 @@
+//! Timer lateness on tokio (current-thread runtime): the program of
+//! `shared/timers_wasio.rs`, task for task (`tokio::spawn`, `sleep_until`, `abort` of every
+//! odd task at one second), for the table's rival column.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use crate::shared::micro_wasio::spread;
+
+#[derive(Default, Clone, Copy)]
+struct Lateness {
+    fired: u64,
+    early: u64,
+    sum_ns: u128,
+    max_ns: u64,
+}
+
+thread_local! {
+    static LATE: Cell<Lateness> = Cell::new(Lateness::default());
+}
+
+fn record(deadline: Instant) {
+    let now = Instant::now();
+    LATE.with(|l| {
+        let mut s = l.get();
+        s.fired += 1;
+        match now.checked_duration_since(deadline) {
+            Some(late) => {
+                let ns = late.as_nanos() as u64;
+                s.sum_ns += u128::from(ns);
+                s.max_ns = s.max_ns.max(ns);
+            }
+            None => s.early += 1,
+        }
+        l.set(s);
+    });
+}
+
+/// Runs the lateness benchmark with `n` tasks on tokio; returns its JSON line
+/// (`report::TimerResult`).
+pub fn run(n: u64) -> String {
+    LATE.with(|l| l.set(Lateness::default()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build a tokio current-thread runtime");
+    let setup = rt.block_on(async move {
+        let start = Instant::now();
+        let mut handles = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let deadline = start + Duration::from_secs(2) + spread(i);
+            handles.push(tokio::spawn(async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                record(deadline);
+            }));
+        }
+        let setup = start.elapsed();
+        tokio::time::sleep_until((start + Duration::from_secs(1)).into()).await;
+        for h in handles.iter().skip(1).step_by(2) {
+            h.abort();
+        }
+        for (i, h) in handles.into_iter().enumerate() {
+            if i % 2 == 0 {
+                h.await.expect("an unaborted sleeper completes");
+            }
+        }
+        setup
+    });
+    let s = LATE.with(Cell::get);
+    let mean_us = if s.fired == 0 {
+        0.0
+    } else {
+        s.sum_ns as f64 / s.fired as f64 / 1e3
+    };
+    format!(
+        "{{\"kind\":\"timers\",\"runtime\":\"tokio\",\"tasks\":{n},\"fired\":{},\"setup_ms\":{:.3},\"mean_late_us\":{mean_us:.3},\"max_late_us\":{:.3},\"early\":{}}}",
+        s.fired,
+        setup.as_secs_f64() * 1e3,
+        s.max_ns as f64 / 1e3,
+        s.early
+    )
+}
