@@ -1,11 +1,15 @@
 //! Timer lateness on tokio (current-thread runtime): the program of
 //! `shared/timers_wasio.rs`, task for task (`tokio::spawn`, `sleep_until`, `abort` of every
-//! odd task at one second), for the table's rival column.
+//! odd task at one second), for the table's rival column. Self-contained (only `std` and
+//! `tokio`): the `tokio-echo` guest compiles it too, through `#[path]`.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use crate::shared::micro_wasio::spread;
+/// The deadline offsets of `shared/timers_wasio.rs`: `[0, 1 s)`, in no particular order.
+fn spread(i: u64) -> Duration {
+    Duration::from_nanos(i.wrapping_mul(2_654_435_761) % 1_000_000_000)
+}
 
 #[derive(Default, Clone, Copy)]
 struct Lateness {
@@ -37,8 +41,8 @@ fn record(deadline: Instant) {
 }
 
 /// Runs the lateness benchmark with `n` tasks on tokio; returns its JSON line
-/// (`report::TimerResult`).
-pub fn run(n: u64) -> String {
+/// (`report::TimerResult`), `runtime` naming the world.
+pub fn run(n: u64, runtime: &str) -> String {
     LATE.with(|l| l.set(Lateness::default()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -73,7 +77,7 @@ pub fn run(n: u64) -> String {
         s.sum_ns as f64 / s.fired as f64 / 1e3
     };
     format!(
-        "{{\"kind\":\"timers\",\"runtime\":\"tokio\",\"tasks\":{n},\"fired\":{},\"setup_ms\":{:.3},\"mean_late_us\":{mean_us:.3},\"max_late_us\":{:.3},\"early\":{}}}",
+        "{{\"kind\":\"timers\",\"runtime\":\"{runtime}\",\"tasks\":{n},\"fired\":{},\"setup_ms\":{:.3},\"mean_late_us\":{mean_us:.3},\"max_late_us\":{:.3},\"early\":{}}}",
         s.fired,
         setup.as_secs_f64() * 1e3,
         s.max_ns as f64 / 1e3,

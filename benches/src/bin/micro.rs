@@ -41,7 +41,7 @@ fn main() {
     let args = Args::parse();
     match (args.runtime, args.timers) {
         (Runtime::Wasio, true) => println!("{}", timers_wasio::run(args.tasks, "wasio")),
-        (Runtime::Tokio, true) => println!("{}", timers_tokio::run(args.tasks)),
+        (Runtime::Tokio, true) => println!("{}", timers_tokio::run(args.tasks, "tokio")),
         (Runtime::Wasio, false) => {
             for (name, ns) in micro_wasio::run_all(args.samples) {
                 println!("{}", micro_wasio::json_line("wasio", name, ns));

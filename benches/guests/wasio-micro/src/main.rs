@@ -1,0 +1,45 @@
+//! wasio's micro benchmarks and timer lateness in wasmtime, as JSON lines for `bench`:
+//!
+//! ```text
+//! wasio-micro [--samples N]      # the micro benchmarks
+//! wasio-micro --timers N         # timer lateness with N sleeping tasks
+//! ```
+//!
+//! The same code as natively (`benches/src/shared/`), timed by the same loop: a documented
+//! median-of-samples loop rather than criterion, so both worlds are measured alike (criterion
+//! also wants a writable target directory and threads it does not have here).
+#![allow(clippy::print_stdout, reason = "a benchmark tool prints its results")]
+
+#[path = "../../../src/shared/micro_wasio.rs"]
+mod micro_wasio;
+#[path = "../../../src/shared/timers_wasio.rs"]
+mod timers_wasio;
+
+const RUNTIME: &str = "wasio-wasm";
+
+fn main() -> Result<(), String> {
+    let mut samples = 11usize;
+    let mut timers: Option<u64> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| -> Result<u64, String> {
+            args.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{name} needs a number"))
+        };
+        match a.as_str() {
+            "--samples" => samples = value("--samples")? as usize,
+            "--timers" => timers = Some(value("--timers")?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    match timers {
+        Some(n) => println!("{}", timers_wasio::run(n, RUNTIME)),
+        None => {
+            for (name, ns) in micro_wasio::run_all(samples) {
+                println!("{}", micro_wasio::json_line(RUNTIME, name, ns));
+            }
+        }
+    }
+    Ok(())
+}
