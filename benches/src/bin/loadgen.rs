@@ -211,10 +211,10 @@ fn main() {
         let timeout = next
             .saturating_duration_since(now)
             .min(Duration::from_millis(100));
-        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                fail(format!("poll: {e}"));
-            }
+        if let Err(e) = poll.poll(&mut events, Some(timeout))
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            fail(format!("poll: {e}"));
         }
         for ev in &events {
             let i = ev.token().0;
