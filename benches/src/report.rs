@@ -69,4 +69,8 @@ pub struct TimerResult {
     pub max_late_us: f64,
     /// Any task woken before its deadline (must be 0).
     pub early: u64,
+    /// Mean lateness, microseconds, per tenth of the deadline window (deadlines 2.0-2.1 s
+    /// first): a rise from first to last tenth means the loop fell behind the timers.
+    #[serde(default)]
+    pub tenths_mean_late_us: Vec<f64>,
 }

@@ -461,9 +461,10 @@ impl Runner<'_> {
             Err(e) => {
                 // Give a dying server a moment to be seen dead.
                 std::thread::sleep(std::time::Duration::from_millis(200));
+                // `e` is the load generator's own message ("loadgen: ...").
                 Err(match server.exited() {
-                    Some(why) => format!("{why}; loadgen: {e}"),
-                    None => format!("loadgen: {e}"),
+                    Some(why) => format!("{why}; {e}"),
+                    None => e,
                 })
             }
         }
