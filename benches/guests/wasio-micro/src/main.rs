@@ -3,7 +3,11 @@
 //! ```text
 //! wasio-micro [--samples N]      # the micro benchmarks
 //! wasio-micro --timers N         # timer lateness with N sleeping tasks
+//! wasio-micro --runtime NAME ... # the name in the JSON lines (default wasio-wasm)
 //! ```
+//!
+//! The file is target-agnostic: `bench --baseline REV` also builds it natively against an
+//! older wasio (as `wasio@REV`).
 //!
 //! The same code as natively (`benches/src/shared/`), timed by the same loop: a documented
 //! median-of-samples loop rather than criterion, so both worlds are measured alike (criterion
@@ -15,29 +19,31 @@ mod micro_wasio;
 #[path = "../../../src/shared/timers_wasio.rs"]
 mod timers_wasio;
 
-const RUNTIME: &str = "wasio-wasm";
+/// Parses the number after `name`.
+fn number(name: &str, value: Option<String>) -> Result<u64, String> {
+    value
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("{name} needs a number"))
+}
 
 fn main() -> Result<(), String> {
+    let mut runtime = "wasio-wasm".to_string();
     let mut samples = 11usize;
     let mut timers: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = |name: &str| -> Result<u64, String> {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| format!("{name} needs a number"))
-        };
         match a.as_str() {
-            "--samples" => samples = value("--samples")? as usize,
-            "--timers" => timers = Some(value("--timers")?),
+            "--runtime" => runtime = args.next().ok_or("--runtime needs a name")?,
+            "--samples" => samples = number("--samples", args.next())? as usize,
+            "--timers" => timers = Some(number("--timers", args.next())?),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     match timers {
-        Some(n) => println!("{}", timers_wasio::run(n, RUNTIME)),
+        Some(n) => println!("{}", timers_wasio::run(n, &runtime)),
         None => {
             for (name, ns) in micro_wasio::run_all(samples) {
-                println!("{}", micro_wasio::json_line(RUNTIME, name, ns));
+                println!("{}", micro_wasio::json_line(&runtime, name, ns));
             }
         }
     }

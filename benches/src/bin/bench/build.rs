@@ -136,3 +136,122 @@ pub fn host(p: &Paths) -> Result<(), String> {
         .args(["build", "--release", "-p", "wasio-host"]);
     run(cmd)
 }
+
+/// The wasio contenders built from another git revision (`--baseline REV`).
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// The revision as given.
+    pub rev: String,
+    /// Its short hash, in contender names (`wasio@<short>`).
+    pub short: String,
+    /// The native echo server and micro program (the guests' crates built natively).
+    pub echo_native: PathBuf,
+    pub micro_native: PathBuf,
+    /// The components.
+    pub echo_wasm: PathBuf,
+    pub micro_wasm: PathBuf,
+}
+
+fn git(root: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
+        .current_dir(root)
+        .args(args)
+        .output()
+        .map_err(|e| format!("git {args:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Copies the directory `from` into `to` (created), skipping `target` directories.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let path = entry.path();
+        let dest = to.join(entry.file_name());
+        if path.is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&path, &dest)?;
+            }
+        } else {
+            std::fs::copy(&path, &dest).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks out `rev` as a detached worktree under `<target>/bench-baseline/`, copies the
+/// current contender sources (`benches/src`, `benches/guests`) into it, and builds
+/// `wasio-echo` and `wasio-micro` against that revision's wasio, natively and for
+/// wasm32-wasip2 (`wasm`). The harness code is today's; only wasio is the old one.
+pub fn baseline(p: &Paths, rev: &str, wasm: bool) -> Result<Baseline, String> {
+    let short = git(
+        &p.root,
+        &["rev-parse", "--short", &format!("{rev}^{{commit}}")],
+    )?;
+    let base = p.target.join("bench-baseline");
+    let wt = base.join(&short);
+    if !wt.join(".git").exists() {
+        std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+        let wt_str = wt.to_string_lossy().to_string();
+        let _ = git(&p.root, &["worktree", "prune"]);
+        git(&p.root, &["worktree", "add", "--detach", &wt_str, &short])?;
+    }
+    copy_tree(&p.root.join("benches/src"), &wt.join("benches/src"))?;
+    copy_tree(&p.root.join("benches/guests"), &wt.join("benches/guests"))?;
+    let guests = wt.join("benches/guests");
+    let native_target = base.join("target-native");
+    let mut cmd = cargo();
+    cmd.current_dir(&guests)
+        .env("CARGO_TARGET_DIR", &native_target)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "wasio-echo",
+            "-p",
+            "wasio-micro",
+        ]);
+    run(cmd)?;
+    let wasm_target = base.join("target-wasm");
+    if wasm {
+        let mut cmd = cargo();
+        cmd.current_dir(&guests)
+            .env("CARGO_TARGET_DIR", &wasm_target)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                "wasio-echo",
+                "-p",
+                "wasio-micro",
+            ]);
+        run(cmd)?;
+    }
+    // Both target directories are shared by every revision: copy this one's binaries aside.
+    let keep = base.join(format!("bin-{short}"));
+    std::fs::create_dir_all(&keep).map_err(|e| format!("{}: {e}", keep.display()))?;
+    let copy = |from: PathBuf, name: &str| -> Result<PathBuf, String> {
+        let to = keep.join(name);
+        if from.is_file() {
+            std::fs::copy(&from, &to).map_err(|e| format!("{}: {e}", from.display()))?;
+        }
+        Ok(to)
+    };
+    let wasm_dir = wasm_target.join("wasm32-wasip2/release");
+    Ok(Baseline {
+        rev: rev.to_string(),
+        echo_native: copy(native_target.join("release/wasio-echo"), "wasio-echo")?,
+        micro_native: copy(native_target.join("release/wasio-micro"), "wasio-micro")?,
+        echo_wasm: copy(wasm_dir.join("wasio-echo.wasm"), "wasio-echo.wasm")?,
+        micro_wasm: copy(wasm_dir.join("wasio-micro.wasm"), "wasio-micro.wasm")?,
+        short,
+    })
+}

@@ -85,6 +85,10 @@ pub struct Args {
     /// Only these contenders (ids as in the table, e.g. `wasio,raw-wasm`).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Also build wasio's contenders from this git revision and run them as `wasio@REV`
+    /// and `wasio-wasm@REV` in the same run (the before/after of a core change).
+    #[arg(long)]
+    baseline: Option<String>,
 }
 
 /// Which side of the comparison a contender is on.
@@ -101,49 +105,23 @@ pub enum World {
 #[derive(Clone, Debug, Serialize)]
 pub struct Contender {
     /// Its id in the table.
-    pub id: &'static str,
+    pub id: String,
     /// Native or in wasmtime.
     pub world: World,
-    /// Its role: `subject` (wasio), `rival`, `floor` or `other`.
+    /// Its role: `subject` (wasio), `rival`, `floor`, `baseline` (wasio at `--baseline REV`)
+    /// or `other`.
     pub role: &'static str,
 }
 
-const CONTENDERS: &[Contender] = &[
-    Contender {
-        id: "wasio",
-        world: World::Native,
-        role: "subject",
-    },
-    Contender {
-        id: "tokio",
-        world: World::Native,
-        role: "rival",
-    },
-    Contender {
-        id: "mio",
-        world: World::Native,
-        role: "floor",
-    },
-    Contender {
-        id: "wasio-wasm",
-        world: World::Wasm,
-        role: "subject",
-    },
-    Contender {
-        id: "wstd-wasm",
-        world: World::Wasm,
-        role: "rival",
-    },
-    Contender {
-        id: "raw-wasm",
-        world: World::Wasm,
-        role: "floor",
-    },
-    Contender {
-        id: "tokio-wasm",
-        world: World::Wasm,
-        role: "other",
-    },
+/// The echo contenders: id, world, role.
+const CONTENDERS: &[(&str, World, &str)] = &[
+    ("wasio", World::Native, "subject"),
+    ("tokio", World::Native, "rival"),
+    ("mio", World::Native, "floor"),
+    ("wasio-wasm", World::Wasm, "subject"),
+    ("wstd-wasm", World::Wasm, "rival"),
+    ("raw-wasm", World::Wasm, "floor"),
+    ("tokio-wasm", World::Wasm, "other"),
 ];
 
 /// One echo configuration.
@@ -197,6 +175,8 @@ pub struct Report {
     pub timers: Vec<TimerCell>,
     pub micro: Vec<Result<MicroResult, String>>,
     pub sizes: Vec<SizeRow>,
+    /// `--baseline`: the revision as given and its short hash (the `@` suffix).
+    pub baseline: Option<(String, String)>,
 }
 
 fn main() {
@@ -238,11 +218,15 @@ fn real_main() -> Result<(), String> {
     } else {
         0.5
     });
-    let contenders: Vec<Contender> = CONTENDERS
+    let mut contenders: Vec<Contender> = CONTENDERS
         .iter()
+        .map(|&(id, world, role)| Contender {
+            id: id.to_string(),
+            world,
+            role,
+        })
         .filter(|c| !args.smoke || c.world == World::Native)
-        .filter(|c| args.only.is_empty() || args.only.iter().any(|o| o == c.id))
-        .cloned()
+        .filter(|c| args.only.is_empty() || args.only.contains(&c.id))
         .collect();
     let echo_only = what.iter().all(|w| matches!(w, What::Echo | What::Idle));
     let needs_wasm =
@@ -253,6 +237,21 @@ fn real_main() -> Result<(), String> {
             build::guests(&paths)?;
             build::host(&paths)?;
         }
+    }
+    let baseline = match &args.baseline {
+        Some(rev) => Some(build::baseline(&paths, rev, needs_wasm)?),
+        None => None,
+    };
+    if let Some(b) = &baseline {
+        let mut extra = Vec::new();
+        for c in contenders.iter().filter(|c| c.role == "subject") {
+            extra.push(Contender {
+                id: format!("{}@{}", c.id, b.short),
+                world: c.world,
+                role: "baseline",
+            });
+        }
+        contenders.extend(extra);
     }
     match affinity::raise_fd_limit() {
         Ok(n) => tracing_line(&format!("file descriptor limit {n}")),
@@ -270,11 +269,13 @@ fn real_main() -> Result<(), String> {
         timers: Vec::new(),
         micro: Vec::new(),
         sizes: Vec::new(),
+        baseline: baseline.as_ref().map(|b| (b.rev.clone(), b.short.clone())),
     };
     let run = Runner {
         paths: &paths,
         secs,
         warmup,
+        baseline: baseline.as_ref(),
     };
     let started = Instant::now();
 
@@ -421,17 +422,23 @@ struct Runner<'a> {
     paths: &'a Paths,
     secs: f64,
     warmup: f64,
+    baseline: Option<&'a build::Baseline>,
 }
 
 impl Runner<'_> {
     fn server_command(&self, c: &Contender) -> Command {
         let p = self.paths;
+        let base = self.baseline.filter(|_| c.role == "baseline");
         let mut cmd = match c.world {
-            World::Native => Command::new(p.bins.join(format!("echo-{}", c.id))),
+            World::Native => match base {
+                Some(b) => Command::new(&b.echo_native),
+                None => Command::new(p.bins.join(format!("echo-{}", c.id))),
+            },
             World::Wasm => {
-                let component = match c.id {
-                    "tokio-wasm" => p.tokio_guest.clone(),
-                    id => p.guest(&format!("{}-echo", id.trim_end_matches("-wasm"))),
+                let component = match (base, c.id.as_str()) {
+                    (Some(b), _) => b.echo_wasm.clone(),
+                    (None, "tokio-wasm") => p.tokio_guest.clone(),
+                    (None, id) => p.guest(&format!("{}-echo", id.trim_end_matches("-wasm"))),
                 };
                 let mut cmd = Command::new(&p.host);
                 cmd.arg("run").arg(component);
@@ -444,7 +451,7 @@ impl Runner<'_> {
 
     fn echo(&self, c: &Contender, config: &Config) -> Result<EchoResult, String> {
         let logs = self.paths.target.join("bench-logs");
-        let mut server = procs::start_server(self.server_command(c), &logs, c.id)?;
+        let mut server = procs::start_server(self.server_command(c), &logs, &c.id)?;
         let mut cmd = Command::new(self.paths.bins.join("loadgen"));
         cmd.args(["--addr", &server.addr])
             .args(["--conns", &config.conns.to_string()])
@@ -486,17 +493,22 @@ impl Runner<'_> {
         let want_native = contenders.iter().any(|c| c.world == World::Native);
         let mut cells: Vec<TimerCell> = Vec::new();
         let tasks = "1000000";
-        for (runtime, world) in [
-            ("wasio", World::Native),
-            ("tokio", World::Native),
-            ("wasio-wasm", World::Wasm),
-            ("tokio-wasm", World::Wasm),
-        ] {
+        let mut runtimes = vec![
+            ("wasio".to_string(), World::Native),
+            ("tokio".to_string(), World::Native),
+            ("wasio-wasm".to_string(), World::Wasm),
+            ("tokio-wasm".to_string(), World::Wasm),
+        ];
+        if let Some(b) = self.baseline {
+            runtimes.push((format!("wasio@{}", b.short), World::Native));
+            runtimes.push((format!("wasio-wasm@{}", b.short), World::Wasm));
+        }
+        for (runtime, world) in runtimes {
             if (world == World::Wasm && !want_wasm) || (world == World::Native && !want_native) {
                 continue;
             }
             cells.push(TimerCell {
-                runtime: runtime.into(),
+                runtime,
                 world,
                 runs: Vec::new(),
             });
@@ -506,14 +518,26 @@ impl Runner<'_> {
                 let i = (k + round) % cells.len();
                 let runtime = cells[i].runtime.clone();
                 tracing_line(&format!("round {}/{rounds}: timers {runtime}", round + 1));
-                let cmd = match runtime.as_str() {
-                    "wasio" | "tokio" => {
+                let base = self.baseline.filter(|_| runtime.contains('@'));
+                let cmd = match (base, runtime.as_str()) {
+                    (Some(b), _) => {
+                        let mut cmd = if cells[i].world == World::Native {
+                            let mut cmd = Command::new(&b.micro_native);
+                            procs::pin_child(&mut cmd);
+                            cmd
+                        } else {
+                            self.host_run(b.micro_wasm.clone(), Some(4000))
+                        };
+                        cmd.args(["--runtime", &runtime, "--timers", tasks]);
+                        cmd
+                    }
+                    (None, "wasio" | "tokio") => {
                         let mut cmd = Command::new(self.paths.bins.join("micro"));
                         cmd.args(["--runtime", &runtime, "--timers", "--tasks", tasks]);
                         procs::pin_child(&mut cmd);
                         cmd
                     }
-                    "wasio-wasm" => {
+                    (None, "wasio-wasm") => {
                         let mut cmd = self.host_run(self.paths.guest("wasio-micro"), Some(4000));
                         cmd.args(["--timers", tasks]);
                         cmd
@@ -538,9 +562,26 @@ impl Runner<'_> {
     fn micro(&self, samples: usize) -> Vec<Result<MicroResult, String>> {
         let mut out = Vec::new();
         let s = samples.to_string();
-        for runtime in ["wasio", "tokio", "wasio-wasm"] {
+        let mut runtimes = vec!["wasio".to_string(), "tokio".into(), "wasio-wasm".into()];
+        if let Some(b) = self.baseline {
+            runtimes.push(format!("wasio@{}", b.short));
+            runtimes.push(format!("wasio-wasm@{}", b.short));
+        }
+        for runtime in runtimes {
+            let runtime = runtime.as_str();
             tracing_line(&format!("micro benchmarks: {runtime}"));
-            let cmd = if runtime == "wasio-wasm" {
+            let base = self.baseline.filter(|_| runtime.contains('@'));
+            let cmd = if let Some(b) = base {
+                let mut cmd = if runtime.starts_with("wasio-wasm") {
+                    self.host_run(b.micro_wasm.clone(), None)
+                } else {
+                    let mut cmd = Command::new(&b.micro_native);
+                    procs::pin_child(&mut cmd);
+                    cmd
+                };
+                cmd.args(["--runtime", runtime, "--samples", &s]);
+                cmd
+            } else if runtime == "wasio-wasm" {
                 let mut cmd = self.host_run(self.paths.guest("wasio-micro"), None);
                 cmd.args(["--samples", &s]);
                 cmd

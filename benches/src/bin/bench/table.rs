@@ -108,6 +108,9 @@ pub fn render(r: &Report) -> String {
     if !r.sizes.is_empty() {
         sizes_table(&mut o, r);
     }
+    if let Some((rev, short)) = &r.baseline {
+        before_after(&mut o, r, rev, short);
+    }
     targets(&mut o, r);
     o
 }
@@ -442,4 +445,97 @@ fn targets(o: &mut String, r: &Report) {
             let _ = writeln!(o, "{l}");
         }
     }
+}
+
+/// `--baseline`: wasio now against wasio at the revision, every figure of the run.
+fn before_after(o: &mut String, r: &Report, rev: &str, short: &str) {
+    let _ = writeln!(
+        o,
+        "## Before/after: wasio now vs wasio@{short} (`{rev}`), same run (ratio now / then)\n"
+    );
+    let _ = writeln!(o, "| what | now | then | ratio |");
+    let _ = writeln!(o, "|---|--:|--:|--:|");
+    for cell in r.echo.iter().filter(|c| c.contender.role == "subject") {
+        let then_id = format!("{}@{short}", cell.contender.id);
+        let Some(then) = r
+            .echo
+            .iter()
+            .find(|c| c.contender.id == then_id && c.config == cell.config)
+        else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (med(cell), med(then)) else {
+            continue;
+        };
+        let what = format!(
+            "{} C={} S={} idle={}",
+            cell.contender.id,
+            cell.config.conns,
+            size_label(cell.config.size),
+            cell.config.idle
+        );
+        let _ = writeln!(
+            o,
+            "| {what}: CPU µs/rt | {:.2} | {:.2} | {} |",
+            a.cpu_us,
+            b.cpu_us,
+            ratio(a.cpu_us, b.cpu_us)
+        );
+        let _ = writeln!(
+            o,
+            "| {what}: rt/s | {} | {} | {} |",
+            thousands(a.rt_per_sec),
+            thousands(b.rt_per_sec),
+            ratio(a.rt_per_sec, b.rt_per_sec)
+        );
+        let _ = writeln!(
+            o,
+            "| {what}: p99 µs | {:.0} | {:.0} | {} |",
+            a.p99_us,
+            b.p99_us,
+            ratio(a.p99_us, b.p99_us)
+        );
+    }
+    for now in ["wasio", "wasio-wasm"] {
+        let then_id = format!("{now}@{short}");
+        let get = |id: &str| {
+            r.timers
+                .iter()
+                .find(|c| c.runtime == id)
+                .and_then(|c| timer_med(&c.runs).ok())
+        };
+        if let (Some(a), Some(b)) = (get(now), get(&then_id)) {
+            let _ = writeln!(
+                o,
+                "| timers {now}: mean late ms | {:.2} | {:.2} | {} |",
+                a.0 / 1e3,
+                b.0 / 1e3,
+                ratio(a.0, b.0)
+            );
+            let _ = writeln!(
+                o,
+                "| timers {now}: max late ms | {:.2} | {:.2} | {} |",
+                a.1 / 1e3,
+                b.1 / 1e3,
+                ratio(a.1, b.1)
+            );
+        }
+        for m in r
+            .micro
+            .iter()
+            .filter_map(|m| m.as_ref().ok())
+            .filter(|m| m.runtime == now)
+        {
+            if let Some(b) = micro_ns(r, &then_id, &m.name) {
+                let _ = writeln!(
+                    o,
+                    "| micro {now}: {} ns | {:.1} | {b:.1} | {} |",
+                    m.name,
+                    m.ns_per_op,
+                    ratio(m.ns_per_op, b)
+                );
+            }
+        }
+    }
+    let _ = writeln!(o);
 }
