@@ -30,7 +30,7 @@ mod table;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
@@ -85,6 +85,11 @@ pub struct Args {
     /// Only these contenders (ids as in the table, e.g. `wasio,raw-wasm`).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Do not wait for running compilers to finish before each measurement (by default a
+    /// measurement waits up to 10 minutes for a quiet machine and is redone, up to twice, if
+    /// a compiler ran during it; runs that still overlapped one are flagged).
+    #[arg(long)]
+    no_wait: bool,
     /// Also build wasio's contenders from this git revision and run them as `wasio@REV`
     /// and `wasio-wasm@REV` in the same run (the before/after of a core change).
     #[arg(long)]
@@ -139,6 +144,8 @@ pub struct EchoCell {
     pub config: Config,
     /// One entry per round: a result or the error as recorded.
     pub runs: Vec<Result<EchoResult, String>>,
+    /// Rounds during which a compiler ran on the machine (even after retries).
+    pub busy: usize,
 }
 
 /// The timer-lateness runs of one runtime.
@@ -147,6 +154,8 @@ pub struct TimerCell {
     pub runtime: String,
     pub world: World,
     pub runs: Vec<Result<TimerResult, String>>,
+    /// Rounds during which a compiler ran on the machine (even after retries).
+    pub busy: usize,
 }
 
 /// A component's size and start-up times.
@@ -276,6 +285,7 @@ fn real_main() -> Result<(), String> {
         secs,
         warmup,
         baseline: baseline.as_ref(),
+        wait: !args.no_wait && !args.smoke,
     };
     let started = Instant::now();
 
@@ -333,6 +343,7 @@ fn real_main() -> Result<(), String> {
                 contender: c.clone(),
                 config: *config,
                 runs: Vec::new(),
+                busy: 0,
             });
         }
     }
@@ -367,11 +378,13 @@ fn real_main() -> Result<(), String> {
                     config.idle,
                     started.elapsed().as_secs_f64()
                 ));
-                let r = run.echo(&cell.contender, config);
+                let contender = cell.contender.clone();
+                let (r, busy) = run.quietly(|| run.echo(&contender, config));
                 if let Err(e) = &r {
                     tracing_line(&format!("  failed: {e}"));
                 }
                 report.echo[i].runs.push(r);
+                report.echo[i].busy += usize::from(busy);
             }
         }
     }
@@ -423,9 +436,30 @@ struct Runner<'a> {
     secs: f64,
     warmup: f64,
     baseline: Option<&'a build::Baseline>,
+    /// Wait for a quiet machine before each measurement, and redo one a compiler disturbed.
+    wait: bool,
 }
 
 impl Runner<'_> {
+    /// Runs one measurement on a quiet machine: waits for running compilers to finish and
+    /// redoes the measurement (up to twice) if one started meanwhile. Returns the result and
+    /// whether a compiler still overlapped it.
+    fn quietly<T>(&self, mut f: impl FnMut() -> T) -> (T, bool) {
+        if !self.wait {
+            return (f(), false);
+        }
+        let mut attempt = 0;
+        loop {
+            procs::wait_quiet(Duration::from_secs(5), Duration::from_secs(600));
+            let (out, busy) = procs::watched(&mut f);
+            attempt += 1;
+            if !busy || attempt == 3 {
+                return (out, busy);
+            }
+            tracing_line("  a compiler ran during the measurement: measuring again");
+        }
+    }
+
     fn server_command(&self, c: &Contender) -> Command {
         let p = self.paths;
         let base = self.baseline.filter(|_| c.role == "baseline");
@@ -488,6 +522,41 @@ impl Runner<'_> {
         cmd
     }
 
+    /// The command of one timer-lateness run.
+    fn timers_command(&self, cell: &TimerCell, tasks: &str) -> Command {
+        let runtime = cell.runtime.as_str();
+        let base = self.baseline.filter(|_| runtime.contains('@'));
+        match (base, runtime) {
+            (Some(b), _) => {
+                let mut cmd = if cell.world == World::Native {
+                    let mut cmd = Command::new(&b.micro_native);
+                    procs::pin_child(&mut cmd);
+                    cmd
+                } else {
+                    self.host_run(b.micro_wasm.clone(), Some(4000))
+                };
+                cmd.args(["--runtime", runtime, "--timers", tasks]);
+                cmd
+            }
+            (None, "wasio" | "tokio") => {
+                let mut cmd = Command::new(self.paths.bins.join("micro"));
+                cmd.args(["--runtime", runtime, "--timers", "--tasks", tasks]);
+                procs::pin_child(&mut cmd);
+                cmd
+            }
+            (None, "wasio-wasm") => {
+                let mut cmd = self.host_run(self.paths.guest("wasio-micro"), Some(4000));
+                cmd.args(["--timers", tasks]);
+                cmd
+            }
+            _ => {
+                let mut cmd = self.host_run(self.paths.guest("tokio-echo"), Some(4000));
+                cmd.args(["--timers", tasks]);
+                cmd
+            }
+        }
+    }
+
     fn timers(&self, rounds: usize, contenders: &[Contender]) -> Vec<TimerCell> {
         let want_wasm = contenders.iter().any(|c| c.world == World::Wasm);
         let want_native = contenders.iter().any(|c| c.world == World::Native);
@@ -511,6 +580,7 @@ impl Runner<'_> {
                 runtime,
                 world,
                 runs: Vec::new(),
+                busy: 0,
             });
         }
         for round in 0..rounds {
@@ -518,42 +588,16 @@ impl Runner<'_> {
                 let i = (k + round) % cells.len();
                 let runtime = cells[i].runtime.clone();
                 tracing_line(&format!("round {}/{rounds}: timers {runtime}", round + 1));
-                let base = self.baseline.filter(|_| runtime.contains('@'));
-                let cmd = match (base, runtime.as_str()) {
-                    (Some(b), _) => {
-                        let mut cmd = if cells[i].world == World::Native {
-                            let mut cmd = Command::new(&b.micro_native);
-                            procs::pin_child(&mut cmd);
-                            cmd
-                        } else {
-                            self.host_run(b.micro_wasm.clone(), Some(4000))
-                        };
-                        cmd.args(["--runtime", &runtime, "--timers", tasks]);
-                        cmd
-                    }
-                    (None, "wasio" | "tokio") => {
-                        let mut cmd = Command::new(self.paths.bins.join("micro"));
-                        cmd.args(["--runtime", &runtime, "--timers", "--tasks", tasks]);
-                        procs::pin_child(&mut cmd);
-                        cmd
-                    }
-                    (None, "wasio-wasm") => {
-                        let mut cmd = self.host_run(self.paths.guest("wasio-micro"), Some(4000));
-                        cmd.args(["--timers", tasks]);
-                        cmd
-                    }
-                    _ => {
-                        let mut cmd = self.host_run(self.paths.guest("tokio-echo"), Some(4000));
-                        cmd.args(["--timers", tasks]);
-                        cmd
-                    }
-                };
-                let r = procs::output_lines(cmd).and_then(|lines| {
-                    let line = lines.last().ok_or("printed nothing")?;
-                    serde_json::from_str::<TimerResult>(line)
-                        .map_err(|e| format!("output {line:?}: {e}"))
+                let cell = &cells[i];
+                let (r, busy) = self.quietly(|| {
+                    procs::output_lines(self.timers_command(cell, tasks)).and_then(|lines| {
+                        let line = lines.last().ok_or("printed nothing")?;
+                        serde_json::from_str::<TimerResult>(line)
+                            .map_err(|e| format!("output {line:?}: {e}"))
+                    })
                 });
                 cells[i].runs.push(r);
+                cells[i].busy += usize::from(busy);
             }
         }
         cells
@@ -571,27 +615,35 @@ impl Runner<'_> {
             let runtime = runtime.as_str();
             tracing_line(&format!("micro benchmarks: {runtime}"));
             let base = self.baseline.filter(|_| runtime.contains('@'));
-            let cmd = if let Some(b) = base {
-                let mut cmd = if runtime.starts_with("wasio-wasm") {
-                    self.host_run(b.micro_wasm.clone(), None)
+            let make = || {
+                if let Some(b) = base {
+                    let mut cmd = if runtime.starts_with("wasio-wasm") {
+                        self.host_run(b.micro_wasm.clone(), None)
+                    } else {
+                        let mut cmd = Command::new(&b.micro_native);
+                        procs::pin_child(&mut cmd);
+                        cmd
+                    };
+                    cmd.args(["--runtime", runtime, "--samples", &s]);
+                    cmd
+                } else if runtime == "wasio-wasm" {
+                    let mut cmd = self.host_run(self.paths.guest("wasio-micro"), None);
+                    cmd.args(["--samples", &s]);
+                    cmd
                 } else {
-                    let mut cmd = Command::new(&b.micro_native);
+                    let mut cmd = Command::new(self.paths.bins.join("micro"));
+                    cmd.args(["--runtime", runtime, "--samples", &s]);
                     procs::pin_child(&mut cmd);
                     cmd
-                };
-                cmd.args(["--runtime", runtime, "--samples", &s]);
-                cmd
-            } else if runtime == "wasio-wasm" {
-                let mut cmd = self.host_run(self.paths.guest("wasio-micro"), None);
-                cmd.args(["--samples", &s]);
-                cmd
-            } else {
-                let mut cmd = Command::new(self.paths.bins.join("micro"));
-                cmd.args(["--runtime", runtime, "--samples", &s]);
-                procs::pin_child(&mut cmd);
-                cmd
+                }
             };
-            match procs::output_lines(cmd) {
+            let (lines, busy) = self.quietly(|| procs::output_lines(make()));
+            if busy {
+                tracing_line(&format!(
+                    "  {runtime}: a compiler ran during the measurement"
+                ));
+            }
+            match lines {
                 Ok(lines) => out.extend(lines.iter().map(|l| {
                     serde_json::from_str::<MicroResult>(l).map_err(|e| format!("{l:?}: {e}"))
                 })),

@@ -129,3 +129,64 @@ pub fn output_lines(mut cmd: Command) -> Result<Vec<String>, String> {
         .map(str::to_string)
         .collect())
 }
+
+/// Whether a compiler (`rustc`) is running on the machine: a build beside a measurement
+/// takes a core from it, so the measurement would say more about the build than the code.
+pub fn compiler_running() -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            && std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "rustc")
+    })
+}
+
+/// Waits until no compiler has run for `settle`, at most `max`; `false` if it gave up.
+pub fn wait_quiet(settle: Duration, max: Duration) -> bool {
+    let start = std::time::Instant::now();
+    let mut quiet_since = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        if compiler_running() {
+            quiet_since = std::time::Instant::now();
+            if !said {
+                crate::build::tracing_line("a compiler is running: waiting for it to finish");
+                said = true;
+            }
+        } else if quiet_since.elapsed() >= settle {
+            return true;
+        }
+        if start.elapsed() >= max {
+            crate::build::tracing_line("still busy: measuring anyway (the run is flagged)");
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Runs `f` while a thread looks for a compiler every 200 ms; returns `f`'s result and
+/// whether one was seen.
+pub fn watched<T>(f: impl FnOnce() -> T) -> (T, bool) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicBool::new(compiler_running()));
+    let (s2, seen2) = (stop.clone(), seen.clone());
+    let sampler = std::thread::spawn(move || {
+        while !s2.load(Ordering::Relaxed) {
+            if compiler_running() {
+                seen2.store(true, Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let out = f();
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let busy = seen.load(Ordering::Relaxed) || compiler_running();
+    (out, busy)
+}

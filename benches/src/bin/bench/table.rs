@@ -148,11 +148,13 @@ fn echo_table(o: &mut String, r: &Report) {
                     f.map_or_else(|| "–".into(), |f| ratio(get(&m), get(&f)))
                 };
                 let failed = cell.runs.iter().filter(|x| x.is_err()).count();
-                let note = if failed > 0 {
-                    format!(" ({failed} round(s) failed)")
-                } else {
-                    String::new()
-                };
+                let mut note = String::new();
+                if failed > 0 {
+                    note += &format!(" ({failed} round(s) failed)");
+                }
+                if cell.busy > 0 {
+                    note += &format!(" ({} round(s) beside a compiler)", cell.busy);
+                }
                 let _ = writeln!(
                     o,
                     "{head} {}{note} | {:.0} | {:.0} | {:.2} | {:.0}/{:.0} | {} | {} | {} | {} |",
@@ -243,8 +245,13 @@ fn timers_table(o: &mut String, r: &Report) {
                     .unwrap_or_default();
                 let _ = writeln!(
                     o,
-                    "| {world} | {} | {} | {early} | {setup:.0} | {:.2} | {:.2} | {} | {} | {tenths} |",
+                    "| {world} | {}{} | {} | {early} | {setup:.0} | {:.2} | {:.2} | {} | {} | {tenths} |",
                     cell.runtime,
+                    if cell.busy > 0 {
+                        format!(" ({} round(s) beside a compiler)", cell.busy)
+                    } else {
+                        String::new()
+                    },
                     thousands(fired as f64),
                     mean / 1e3,
                     max / 1e3,
