@@ -61,6 +61,11 @@ pub struct HostConfig {
     pub max_component_handles: usize,
     /// Cache compiled components on disk.
     pub cache: bool,
+    /// Instantiate from wasmtime's pooling allocator instead of on demand. Off by default:
+    /// measured in `BENCHMARKS.md`, it changes neither a guest's round-trip cost nor, with
+    /// the compiled-component cache, its start time by more than the noise, and it reserves
+    /// address space up front.
+    pub pooling: bool,
 }
 
 impl Default for HostConfig {
@@ -72,6 +77,7 @@ impl Default for HostConfig {
             capture_limit: 16 << 20,
             max_component_handles: 1_000_000,
             cache: true,
+            pooling: false,
         }
     }
 }
@@ -159,6 +165,16 @@ impl Host {
         // The component-model async ABI, for WASI 0.3 components (already wasmtime 48's
         // default; explicit so a change of default cannot silently turn WASI 0.3 off).
         cfg.wasm_component_model_async(true);
+        if config.pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::new();
+            // Enough for the suite's one store per case and a few left behind by a failing one.
+            pool.total_component_instances(64)
+                .total_core_instances(1024)
+                .total_memories(256)
+                .total_tables(1024)
+                .max_memory_size(config.memory_limit);
+            cfg.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&cfg)?;
         let mut linker = Linker::new(&engine);
         // WASI 0.2 for every guest (Rust std imports it even in a WASI 0.3 component), and
@@ -583,7 +599,27 @@ impl Suite<'_> {
 
 /// A current-thread tokio runtime with timers, as the host runs guests.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    runtime_with(Flavor::CurrentThread)
+}
+
+/// The tokio runtime the host's WASI implementation runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// One thread: the guest and the host's socket work take turns (the default; measured in
+    /// `BENCHMARKS.md`: the cheapest CPU per round trip).
+    #[default]
+    CurrentThread,
+    /// tokio's work-stealing pool (one worker per core): the host's socket work may run on
+    /// another core while the guest runs.
+    MultiThread,
+}
+
+/// A tokio runtime of the given flavour with timers and I/O.
+pub fn runtime_with(flavor: Flavor) -> std::io::Result<tokio::runtime::Runtime> {
+    match flavor {
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use wasio_host::compare::{self, Verdict};
-use wasio_host::{CaseReport, GUEST_TESTS_COMPONENT, Host, HostConfig, RunOptions, divergences};
+use wasio_host::{
+    CaseReport, Flavor, GUEST_TESTS_COMPONENT, Host, HostConfig, RunOptions, divergences,
+};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +38,19 @@ struct Cli {
     /// Do not read or write the compiled-component cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// The host's tokio runtime (`current-thread` costs the least CPU per guest round trip;
+    /// measured in BENCHMARKS.md).
+    #[arg(long, global = true, value_enum, default_value_t = RuntimeArg::CurrentThread)]
+    runtime: RuntimeArg,
+    /// Instantiate guests from wasmtime's pooling allocator.
+    #[arg(long, global = true)]
+    pooling: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RuntimeArg {
+    CurrentThread,
+    MultiThread,
 }
 
 #[derive(Subcommand)]
@@ -57,11 +72,17 @@ enum Cmd {
         /// `allow-ip-name-lookup[=y|n]`; comma-separated or repeated.
         #[arg(short = 'S', value_name = "OPT[=VALUE]")]
         wasi: Vec<String>,
-        /// The component (.wasm).
-        component: PathBuf,
-        /// Arguments for the guest (everything after the component).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The component (.wasm), then the guest's arguments: everything after the component
+        /// goes to the guest unchanged, also what looks like a wasio-host option (a `--` right
+        /// after the component is dropped, as a separator).
+        #[arg(
+            value_name = "COMPONENT [ARGS]",
+            required = true,
+            num_args = 1..,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        command: Vec<String>,
     },
     /// Run the conformance suite component in wasmtime, one fresh store per case.
     Test {
@@ -120,9 +141,14 @@ fn main() -> ExitCode {
         cpu_limit: secs(cli.cpu_limit.unwrap_or(cpu_limit)),
         memory_limit: cli.memory_mib.saturating_mul(1 << 20),
         cache: !cli.no_cache,
+        pooling: cli.pooling,
         ..HostConfig::default()
     };
-    match run(cli.cmd, config) {
+    let flavor = match cli.runtime {
+        RuntimeArg::CurrentThread => Flavor::CurrentThread,
+        RuntimeArg::MultiThread => Flavor::MultiThread,
+    };
+    match run(cli.cmd, config, flavor) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("wasio-host: {e:#}");
@@ -131,17 +157,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cmd: Cmd, config: HostConfig) -> wasmtime::Result<ExitCode> {
-    let rt = wasio_host::runtime()?;
+fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCode> {
+    let rt = wasio_host::runtime_with(flavor)?;
     let host = Host::new(config)?;
     match cmd {
         Cmd::Run {
             env,
             dirs,
             wasi,
-            component,
-            args,
+            command,
         } => {
+            let mut command = command.into_iter();
+            let component = PathBuf::from(command.next().unwrap_or_default());
+            let mut args: Vec<String> = command.collect();
+            if args.first().is_some_and(|a| a == "--") {
+                args.remove(0);
+            }
             let opts = run_options(&env, &dirs, &wasi)?;
             let mut argv = vec![program_name(&component)];
             argv.extend(args);

@@ -25,6 +25,28 @@ fn help_for_every_command() {
 }
 
 #[test]
+fn host_settings_pooling_and_multi_thread_run_the_suite() {
+    // The variants BENCHMARKS.md measured must keep working, not only the default.
+    for settings in [&["--pooling"][..], &["--runtime", "multi-thread"][..]] {
+        let out = wasio_host()
+            .args(settings)
+            .args(["test", "--filter", "sch01"])
+            .output()
+            .expect("run wasio-host");
+        assert!(
+            out.status.success(),
+            "{settings:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "2 passed, 0 failed",
+            "{settings:?}"
+        );
+    }
+}
+
+#[test]
 fn test_command_reports_a_summary_and_json() {
     let out = wasio_host()
         .args(["test", "--filter", "sch01"])
@@ -92,6 +114,26 @@ fn run_command_runs_an_example_with_arguments() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n1\nliftoff\n");
+}
+
+#[test]
+fn run_passes_everything_after_the_component_to_the_guest() {
+    // wasio-host's own options, after the component, belong to the guest: the host neither
+    // rejects `bogus` nor takes `x` as a memory size (the countdown ignores arguments that
+    // are not a number and counts from 3).
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("countdown.wasm");
+    let out = wasio_host()
+        .arg("run")
+        .arg(&example)
+        .args(["--runtime", "bogus", "--memory-mib", "x", "--no-cache"])
+        .output()
+        .expect("run wasio-host");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3\n2\n1\nliftoff\n");
 }
 
 #[test]
