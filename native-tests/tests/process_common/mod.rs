@@ -239,7 +239,9 @@ pub fn signals() {
         for (what, sig, expect) in [
             ("kill", libc::SIGKILL, -9),
             ("terminate", libc::SIGTERM, -15),
-            ("send_signal(SIGHUP)", libc::SIGHUP, -1),
+            // SIGUSR1, not SIGHUP: a test run under `nohup` (or any parent that ignores
+            // SIGHUP) hands that disposition to the child, which would then sleep on.
+            ("send_signal(SIGUSR1)", libc::SIGUSR1, -libc::SIGUSR1),
         ] {
             let child = Command::new("sleep").arg("30").spawn().expect("spawn");
             match what {
