@@ -9,6 +9,17 @@ fn wasio_host() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wasio-host"))
 }
 
+/// Runs `cmd` to the end; fails the test with its stderr unless it succeeded; returns stdout.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run wasio-host");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn help_for_every_command() {
     for args in [
@@ -28,45 +39,20 @@ fn help_for_every_command() {
 fn host_settings_pooling_and_multi_thread_run_the_suite() {
     // The variants BENCHMARKS.md measured must keep working, not only the default.
     for settings in [&["--pooling"][..], &["--runtime", "multi-thread"][..]] {
-        let out = wasio_host()
-            .args(settings)
-            .args(["test", "--filter", "sch01"])
-            .output()
-            .expect("run wasio-host");
-        assert!(
-            out.status.success(),
-            "{settings:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let stdout = run_ok(
+            wasio_host()
+                .args(settings)
+                .args(["test", "--filter", "sch01"]),
         );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "2 passed, 0 failed",
-            "{settings:?}"
-        );
+        assert_eq!(stdout.trim(), "2 passed, 0 failed", "{settings:?}");
     }
 }
 
 #[test]
 fn test_command_reports_a_summary_and_json() {
-    let out = wasio_host()
-        .args(["test", "--filter", "sch01"])
-        .output()
-        .expect("run wasio-host");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "2 passed, 0 failed"
-    );
-    let out = wasio_host()
-        .args(["test", "--filter", "tmr02", "--json"])
-        .output()
-        .expect("run wasio-host");
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let stdout = run_ok(wasio_host().args(["test", "--filter", "sch01"]));
+    assert_eq!(stdout.trim(), "2 passed, 0 failed");
+    let text = run_ok(wasio_host().args(["test", "--filter", "tmr02", "--json"]));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
@@ -102,18 +88,8 @@ fn compare_command_agrees_on_a_subset() {
 #[test]
 fn run_command_runs_an_example_with_arguments() {
     let example = Path::new(GUEST_EXAMPLES_DIR).join("countdown.wasm");
-    let out = wasio_host()
-        .arg("run")
-        .arg(&example)
-        .args(["--", "2"])
-        .output()
-        .expect("run wasio-host");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n1\nliftoff\n");
+    let stdout = run_ok(wasio_host().arg("run").arg(&example).args(["--", "2"]));
+    assert_eq!(stdout, "2\n1\nliftoff\n");
 }
 
 #[test]
@@ -122,18 +98,14 @@ fn run_passes_everything_after_the_component_to_the_guest() {
     // rejects `bogus` nor takes `x` as a memory size (the countdown ignores arguments that
     // are not a number and counts from 3).
     let example = Path::new(GUEST_EXAMPLES_DIR).join("countdown.wasm");
-    let out = wasio_host()
-        .arg("run")
-        .arg(&example)
-        .args(["--runtime", "bogus", "--memory-mib", "x", "--no-cache"])
-        .output()
-        .expect("run wasio-host");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "3\n2\n1\nliftoff\n");
+    let stdout = run_ok(wasio_host().arg("run").arg(&example).args([
+        "--runtime",
+        "bogus",
+        "--memory-mib",
+        "x",
+        "--no-cache",
+    ]));
+    assert_eq!(stdout, "3\n2\n1\nliftoff\n");
 }
 
 #[test]
