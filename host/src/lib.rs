@@ -1,7 +1,7 @@
 //! `wasio-host`: runs wasio guests in wasmtime 48 with the async WASI bindings.
 //!
 //! * [`Host`] owns the engine (epoch interruption on, one ticker thread), the linker with
-//!   `wasi:*` 0.2 and the limits every store gets.
+//!   `wasi:*` 0.2 and 0.3, and the limits every store gets.
 //! * [`Suite`] is the conformance component, compiled once (and cached on disk, see [`cache`]);
 //!   every case runs in a fresh `Store` and instance, so a trap loses one case, not the run.
 //! * Guests run under [`tokio::task::coop::unconstrained`]: the host side of `wasi:io/poll`

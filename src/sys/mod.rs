@@ -15,8 +15,8 @@
 //!   - `Driver::wait(&mut self, timeout: Option<Duration>, out: &mut Vec<Event>) -> io::Result<Wait>`:
 //!     blocks at most `timeout` (`None`: until something happens); `Some(ZERO)` must not
 //!     block. Appends one [`Event`] per ready source and direction, in the order the platform
-//!     reported them (WASI: rotated by one more place each wait, since wasmtime reports them by
-//!     resource index, which would always serve the oldest sources first). Returns
+//!     reported them (WASI: rotated by a counter that grows each wait, since wasmtime lists
+//!     them by resource index, which would always serve the oldest sources first). Returns
 //!     [`Wait::Stalled`] instead of blocking when nothing at all could end the wait (WASI,
 //!     where polling an empty list traps). An interrupted wait (`EINTR`) is a normal, early
 //!     return. A wait runs no code of the layers above.

@@ -190,7 +190,8 @@ impl Driver {
         // wasmtime reports ready pollables in the order of their resource-table index, not of
         // the list: served in that order, the oldest connections would always go first, answer
         // first and be ready first again (measured: the slowest of 50 echo connections got half
-        // the round trips of the fastest). Starting one place further each wait spreads it.
+        // the round trips of the fastest). Rotating the fired events by a counter that grows by
+        // one per such wait spreads it.
         let fired = &mut out[first..];
         if fired.len() > 1 {
             self.rotation = self.rotation.wrapping_add(1);
