@@ -5,9 +5,7 @@ use std::process::Command;
 
 use wasio_host::GUEST_EXAMPLES_DIR;
 
-fn wasio_host() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wasio-host"))
-}
+use crate::{spawn_listening, wait_success, wasio_host};
 
 /// Runs `cmd` to the end; fails the test with its stderr unless it succeeded; returns stdout.
 fn run_ok(cmd: &mut Command) -> String {
@@ -141,26 +139,14 @@ fn run_command_reports_a_missing_component() {
 
 #[test]
 fn echo_examples_talk_to_each_other_in_wasmtime() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     let dir = Path::new(GUEST_EXAMPLES_DIR);
-    let mut server = wasio_host()
-        .arg("run")
-        .arg(dir.join("echo_server.wasm"))
-        // The cargo-runner form: no `--`, and the guest's own flags pass straight through.
-        .args(["127.0.0.1:0", "--max-connections", "1"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the server's address");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (server, addr) = spawn_listening(
+        wasio_host()
+            .arg("run")
+            .arg(dir.join("echo_server.wasm"))
+            // The cargo-runner form: no `--`, and the guest's own flags pass straight through.
+            .args(["127.0.0.1:0", "--max-connections", "1"]),
+    );
     let out = wasio_host()
         .arg("run")
         .arg(dir.join("echo_client.wasm"))
@@ -173,31 +159,18 @@ fn echo_examples_talk_to_each_other_in_wasmtime() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\nwasm\n");
-    let status = server.wait().expect("server exit");
-    assert!(status.success(), "server exited with {status}");
+    wait_success(server);
 }
 
 #[test]
 fn udp_echo_example_serves_and_sends_in_wasmtime() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     let dir = Path::new(GUEST_EXAMPLES_DIR);
-    let mut server = wasio_host()
-        .arg("run")
-        .arg(dir.join("udp_echo.wasm"))
-        .args(["--", "serve", "127.0.0.1:0", "--max-datagrams", "3"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the server's address");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (server, addr) = spawn_listening(
+        wasio_host()
+            .arg("run")
+            .arg(dir.join("udp_echo.wasm"))
+            .args(["--", "serve", "127.0.0.1:0", "--max-datagrams", "3"]),
+    );
     let out = wasio_host()
         .arg("run")
         .arg(dir.join("udp_echo.wasm"))
@@ -210,8 +183,7 @@ fn udp_echo_example_serves_and_sends_in_wasmtime() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n\nthree\n");
-    let status = server.wait().expect("server exit");
-    assert!(status.success(), "server exited with {status}");
+    wait_success(server);
 }
 
 /// A file with known, non-repeating contents in a fresh host directory.

@@ -2,46 +2,27 @@
 //! the machine has it (keep-alive, a 1 MiB echo, 100 parallel requests), and always by
 //! `http_client.wasm`, a hyper client on wasio in wasmtime too.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use wasio_host::GUEST_EXAMPLES_DIR;
 
-fn wasio_host() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wasio-host"))
-}
+use crate::{spawn_listening, wait_success, wasio_host};
 
 /// Starts `http_server.wasm` in wasmtime, to exit after `max_requests`; returns it and the
 /// address it listens on.
 fn start_server(max_requests: u64) -> (Child, String) {
-    let mut server = wasio_host()
-        .arg("run")
-        .arg(Path::new(GUEST_EXAMPLES_DIR).join("http_server.wasm"))
-        .args([
-            "--",
-            "127.0.0.1:0",
-            "--max-requests",
-            &max_requests.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the server's address");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (server, addr)
-}
-
-fn finish(mut server: Child) {
-    let status = server.wait().expect("server exit");
-    assert!(status.success(), "server exited with {status}");
+    spawn_listening(
+        wasio_host()
+            .arg("run")
+            .arg(Path::new(GUEST_EXAMPLES_DIR).join("http_server.wasm"))
+            .args([
+                "--",
+                "127.0.0.1:0",
+                "--max-requests",
+                &max_requests.to_string(),
+            ]),
+    )
 }
 
 fn check_success(what: &str, out: &Output) {
@@ -132,7 +113,7 @@ fn http_server_example_serves_curl_in_wasmtime() {
     assert!(codes.iter().all(|c| *c == "200"), "statuses: {codes:?}");
 
     // The server exits by itself after its last request.
-    finish(server);
+    wait_success(server);
 }
 
 #[test]
@@ -162,5 +143,5 @@ fn http_examples_talk_to_each_other_in_wasmtime() {
         String::from_utf8_lossy(&out.stdout),
         "200 x-connection=2 x-request=1\necho me"
     );
-    finish(server);
+    wait_success(server);
 }

@@ -4,6 +4,8 @@
 //! One test binary (wasmtime's `tests/all` layout): the host and the compiled suite component
 //! are shared by every test through [`suite`].
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use wasio_host::{GUEST_TESTS_COMPONENT, Host, HostConfig, Suite};
@@ -30,4 +32,34 @@ pub fn suite() -> &'static Suite<'static> {
 /// Runs a future on a fresh current-thread runtime (each test is its own thread).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     wasio_host::runtime().expect("tokio runtime").block_on(f)
+}
+
+/// The `wasio-host` binary built with these tests.
+pub fn wasio_host() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wasio-host"))
+}
+
+/// Spawns a guest server (`cmd`, a `wasio-host run ...`) and reads the address from its first
+/// line, `listening on ADDR`.
+pub fn spawn_listening(cmd: &mut Command) -> (Child, String) {
+    let mut server = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the server's address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (server, addr)
+}
+
+/// Waits for a server started by [`spawn_listening`] and fails unless it exited successfully.
+pub fn wait_success(mut server: Child) {
+    let status = server.wait().expect("server exit");
+    assert!(status.success(), "server exited with {status}");
 }
