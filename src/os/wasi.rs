@@ -12,6 +12,23 @@
 //!   drops it before the callback. A pollable's parent (stream, socket) must outlive it: WASI
 //!   traps if a parent is dropped first, so remove the reader before dropping its parent.
 //!
+//! # With the WASI 0.3 backend (`wasi-p3` feature)
+//!
+//! The loop waits on a waitable set, which a WASI 0.2 pollable cannot join: [`AsyncPollable::new`]
+//! and [`EventLoop::add_pollable_reader`] return `Unsupported`. Instead, any future of the
+//! WASI 0.3 bindings (re-exported as `wasio::os::wasi::wasip3`) can be awaited in a task: its
+//! operation joins the loop's waitable set, and its completion wakes the task.
+//!
+//! ```ignore
+//! // With `features = ["wasi-p3"]`, in an `async func` export.
+//! use wasio::os::wasi::wasip3;
+//!
+//! wasio::run(async {
+//!     wasip3::clocks::monotonic_clock::wait_for(1_000_000).await;
+//! })
+//! # ;
+//! ```
+//!
 //! ```no_run
 //! use wasio::os::wasi::{AsyncPollable, wasip2};
 //!
@@ -37,10 +54,14 @@ use crate::error::Error;
 use crate::event_loop::watch;
 use crate::handle::CallbackResult;
 use crate::io::registration::Registration;
-use crate::sys::{Direction, RawSource, ready, wait_handle};
+use crate::sys::{self, Direction, RawSource, ready, wait_handle};
 
 pub use wasip2;
 use wasip2::io::poll::Pollable;
+/// The WASI 0.3 bindings the `wasi-p3` backend is built on (`wasip3` 0.7, `wasi:*@0.3.0`).
+#[cfg(feature = "wasi-p3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "wasi-p3")))]
+pub use wasip3;
 
 /// A pollable registered with the running loop, so tasks can `.await` it.
 ///
@@ -56,6 +77,7 @@ pub struct AsyncPollable {
 impl AsyncPollable {
     /// Registers `pollable` with the loop running on this thread.
     pub fn new(pollable: Pollable) -> io::Result<AsyncPollable> {
+        sys::pollables_supported()?;
         let core = try_current_core().map_err(io::Error::other)?;
         let handle = wait_handle(&pollable);
         let reg = Registration::new(&core, |_, _| Ok([handle, None]))?;

@@ -1,7 +1,8 @@
 //! Platform backends: the only place that switches on the target.
 //!
 //! Exactly one backend is compiled: `native` (mio + socket2) everywhere except WASI, `wasi`
-//! (`wasi:io/poll` + `wasi:sockets`) on wasm32-wasip2. Backends import nothing from the rest of
+//! (`wasi:io/poll` + `wasi:sockets`) on wasm32-wasip2, and `wasip3` (`wasi:sockets@0.3.0`
+//! streams and one persistent waitable set) on wasm32-wasip2 with the `wasi-p3` feature. Backends import nothing from the rest of
 //! the crate except the items of this file: the loop above them drives them through this
 //! contract, and they know nothing of tasks, callbacks or the loop's state.
 //!
@@ -226,10 +227,15 @@ mod native;
 #[cfg(not(target_os = "wasi"))]
 pub(crate) use self::native::*;
 
-#[cfg(all(target_os = "wasi", target_env = "p2"))]
+#[cfg(all(target_os = "wasi", target_env = "p2", not(feature = "wasi-p3")))]
 mod wasi;
-#[cfg(all(target_os = "wasi", target_env = "p2"))]
+#[cfg(all(target_os = "wasi", target_env = "p2", not(feature = "wasi-p3")))]
 pub(crate) use self::wasi::*;
+
+#[cfg(all(target_os = "wasi", target_env = "p2", feature = "wasi-p3"))]
+mod wasip3;
+#[cfg(all(target_os = "wasi", target_env = "p2", feature = "wasi-p3"))]
+pub(crate) use self::wasip3::*;
 
 #[allow(
     dead_code,

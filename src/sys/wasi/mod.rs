@@ -28,7 +28,7 @@ mod raw;
 pub(crate) mod udp;
 pub(crate) mod unix;
 
-pub(crate) use self::raw::RawSource;
+pub(crate) use self::raw::{RawSource, pollables_supported};
 
 use super::{Direction, Event, Token, Wait, ready};
 

@@ -48,3 +48,8 @@ impl RawSource {
         Ok(())
     }
 }
+
+/// Pollables can be awaited with this backend (the WASI 0.3 one cannot).
+pub(crate) fn pollables_supported() -> io::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! WASI 0.3 backend (wasm32-wasip2 with the `wasi-p3` feature): waits on one persistent
+//! waitable set (docs/wasi-p3.md).
+//!
+//! # How readiness maps onto completions
+//!
+//! WASI 0.3 streams complete operations instead of reporting readiness, and the component
+//! model's waitable sets are persistent: an operation in flight joins the set once, and a wait
+//! returns only what completed. A wait therefore costs nothing per idle source, where WASI 0.2
+//! polls every armed pollable on every wait.
+//!
+//! * **In flight whenever it would block.** Each source keeps at most one operation in flight
+//!   per direction (a 0-length read as the readiness check of a receive stream, a write, an
+//!   accept, a connect, a datagram receive or send). An operation that cannot complete at once
+//!   stays in flight and its completion wakes a waker bound to `(token, direction)`, which
+//!   queues an [`Event`] for the next wait. `arm` starts such an operation for a source that
+//!   has none (or queues the event at once when the direction is ready), so the loop's
+//!   readiness protocol works unchanged.
+//! * **wit-bindgen's futures, our set.** The operations are wit-bindgen futures. They register
+//!   their waitables with "the current task" found through the C symbol `wasip3_task_set`; the
+//!   [`reactor`] installs its own vtable there (before every poll of an operation and every
+//!   wait), joins each waitable to its one set, and calls wit-bindgen's completion callback
+//!   when `waitable-set.wait` reports it. Any wit-bindgen future awaited in a task (a name
+//!   lookup) works the same way: its callback wakes the task.
+//! * **Timers.** One `monotonic-clock.wait-until` subtask for the nearest deadline, kept while
+//!   the deadline stays the same (the common case: many waits before a timer is due), replaced
+//!   when it changes. A zero timeout yields to the host, then takes what completed without
+//!   blocking.
+//! * **Never block on nothing.** A wait with no timeout, nothing in the set and no queued event
+//!   returns [`Wait::Stalled`].
+//! * The guest must be entered through an `async func` export: wasmtime 48 traps when a
+//!   component blocks inside a synchronously lifted one.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Weak;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use wasip3::clocks::monotonic_clock;
+
+pub(crate) mod dns;
+mod error;
+pub(crate) mod net;
+#[path = "../wasi/process.rs"]
+pub(crate) mod process;
+mod raw;
+mod reactor;
+mod stream;
+pub(crate) mod udp;
+#[path = "../wasi/unix.rs"]
+pub(crate) mod unix;
+
+pub(crate) use self::raw::{RawSource, pollables_supported, wait_handle};
+
+use super::{Direction, Event, Token, Wait, ready};
+
+/// wasm32-wasip2 has no threads: the executor runs blocking functions on the loop.
+pub(crate) const THREADS: bool = false;
+
+/// The most one read asks the host for.
+pub(crate) const MAX_READ: usize = 64 * 1024;
+
+/// Whether a read that returned `n` bytes of the `asked` drained the stream: shorter than
+/// both the buffer and the cap.
+pub(crate) fn read_drained(n: usize, asked: usize) -> bool {
+    n < asked.min(MAX_READ)
+}
+
+/// What `arm` needs: nothing but whether the direction can ever become ready (`None`: never,
+/// e.g. writing to a listener). The driver finds the source through its token.
+pub(crate) type WaitHandle = Option<()>;
+
+/// A boxed operation in flight (wit-bindgen futures borrow their stream; the box owns both).
+pub(crate) type Op<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// What a source does when a task starts waiting on it in a direction.
+pub(crate) trait Kick {
+    /// Starts the operation whose completion ends a wait in `dir`, unless one is in flight;
+    /// when the direction is ready already, queues its event through `waker`.
+    fn kick(&self, dir: Direction);
+}
+
+/// The events queued by completions, shared with the wakers of the sources.
+#[derive(Default)]
+struct Queue {
+    events: Mutex<Vec<Event>>,
+}
+
+impl Queue {
+    fn push(&self, ev: Event) {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(ev);
+    }
+}
+
+/// A waker bound to one direction of one source: waking it queues that source's event.
+struct DirWaker {
+    queue: Arc<Queue>,
+    event: Event,
+}
+
+impl Wake for DirWaker {
+    fn wake(self: Arc<Self>) {
+        self.queue.push(self.event);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.queue.push(self.event);
+    }
+}
+
+/// The wakers of a registered source, one per direction.
+#[derive(Clone)]
+pub(crate) struct Wakers {
+    pub(crate) read: Waker,
+    pub(crate) write: Waker,
+}
+
+impl Wakers {
+    /// The waker of `dir`.
+    pub(crate) fn get(&self, dir: Direction) -> &Waker {
+        match dir {
+            Direction::Read => &self.read,
+            Direction::Write => &self.write,
+        }
+    }
+}
+
+/// Polls `op` once with `waker`, with the reactor installed (the operation may register its
+/// waitable). Every poll of an operation goes through here.
+pub(crate) fn poll_op<T>(op: &mut Op<T>, waker: &Waker) -> Poll<T> {
+    reactor::install();
+    op.as_mut().poll(&mut Context::from_waker(waker))
+}
+
+/// Drops an operation (cancelling it if in flight) with the reactor installed.
+pub(crate) fn drop_op<T>(op: Option<Op<T>>) {
+    if op.is_some() {
+        reactor::install();
+        drop(op);
+    }
+}
+
+/// Runs `f` with the reactor installed: for wit-bindgen calls that may register or unregister
+/// a waitable outside [`poll_op`] (a pinned operation cancelled in place).
+pub(crate) fn with_reactor<R>(f: impl FnOnce() -> R) -> R {
+    reactor::install();
+    f()
+}
+
+/// The nearest deadline's clock subtask.
+struct Timer {
+    /// `monotonic-clock` instant it fires at.
+    at: u64,
+    op: Op<()>,
+}
+
+/// One driver per loop; every driver shares the thread's one waitable set.
+pub(crate) struct Driver {
+    queue: Arc<Queue>,
+    /// By token index: the source to kick when a task starts waiting on it.
+    sources: RefCell<Vec<Option<Weak<dyn Kick>>>>,
+    timer: Option<Timer>,
+    /// Fires when the timer completes (it queues nothing: the loop reads the clock).
+    timer_waker: Waker,
+    /// Reused to take the queued events without holding the lock while dispatching.
+    taken: Vec<Event>,
+}
+
+/// No threads on WASI: nothing can unpark from outside, so this does nothing.
+#[derive(Clone)]
+pub(crate) struct Unparker {
+    _private: (),
+}
+
+/// A token no source has: the timer's waker queues events the loop ignores.
+const NO_TOKEN: usize = usize::MAX;
+
+impl Driver {
+    pub(crate) fn new() -> io::Result<(Driver, Unparker)> {
+        reactor::install();
+        let queue = Arc::new(Queue::default());
+        let timer_waker = Waker::from(Arc::new(DirWaker {
+            queue: queue.clone(),
+            event: Event {
+                token: Token(NO_TOKEN),
+                bits: 0,
+            },
+        }));
+        let driver = Driver {
+            queue,
+            sources: RefCell::new(Vec::new()),
+            timer: None,
+            timer_waker,
+            taken: Vec::new(),
+        };
+        Ok((driver, Unparker { _private: () }))
+    }
+
+    /// Makes a source known: `arm` on `token` kicks it, and its operations wake the returned
+    /// wakers. Called from the sources' `register`.
+    pub(crate) fn attach(&self, token: Token, source: Weak<dyn Kick>) -> Wakers {
+        let mut sources = self.sources.borrow_mut();
+        if sources.len() <= token.0 {
+            sources.resize_with(token.0 + 1, || None);
+        }
+        sources[token.0] = Some(source);
+        let waker = |bits| {
+            Waker::from(Arc::new(DirWaker {
+                queue: self.queue.clone(),
+                event: Event { token, bits },
+            }))
+        };
+        Wakers {
+            read: waker(ready::READABLE),
+            write: waker(ready::WRITABLE),
+        }
+    }
+
+    /// A task waits on `token` in `dir`: the source starts the operation that ends the wait.
+    pub(crate) fn arm(&mut self, token: Token, dir: Direction, handle: WaitHandle) {
+        if handle.is_none() {
+            return;
+        }
+        let source = self
+            .sources
+            .borrow()
+            .get(token.0)
+            .and_then(|s| s.as_ref())
+            .and_then(Weak::upgrade);
+        if let Some(source) = source {
+            source.kick(dir);
+        }
+    }
+
+    /// Nothing to do: the operations in flight belong to the source and end with it (or keep
+    /// running for its next wait, e.g. when the shared layer takes new handles after a
+    /// connect). The table holds the source weakly, so a source that went is never kicked,
+    /// and the next source registered with its token replaces it.
+    pub(crate) fn disarm(&mut self, _token: Token) {}
+
+    /// Operations in the thread's waitable set (every loop's, plus the timers).
+    pub(crate) fn armed(&self) -> usize {
+        reactor::registered()
+    }
+
+    /// Waits for completions: at most `timeout` (`None`: until one), without blocking when it
+    /// is zero or events are already queued.
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        out: &mut Vec<Event>,
+    ) -> io::Result<Wait> {
+        reactor::install();
+        let queued = !self
+            .queue
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty();
+        match timeout {
+            _ if queued => reactor::drain(),
+            Some(t) if t.is_zero() => {
+                reactor::yield_now();
+                reactor::drain();
+            }
+            Some(t) => {
+                if self.set_timer(t) {
+                    reactor::wait();
+                } else {
+                    reactor::yield_now();
+                }
+                reactor::drain();
+            }
+            None => {
+                if reactor::registered() == 0 {
+                    return Ok(Wait::Stalled);
+                }
+                reactor::wait();
+                reactor::drain();
+            }
+        }
+        // A timer that fired is spent: the next wait with a timeout starts another.
+        if let Some(t) = &mut self.timer
+            && poll_op(&mut t.op, &self.timer_waker).is_ready()
+        {
+            self.timer = None;
+        }
+        {
+            let mut q = self
+                .queue
+                .events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            std::mem::swap(&mut *q, &mut self.taken);
+        }
+        out.extend(self.taken.drain(..).filter(|e| e.token.0 != NO_TOKEN));
+        Ok(Wait::Waited)
+    }
+
+    /// Makes the clock subtask fire at `now + t`: keeps the current one when it fires at most
+    /// a millisecond earlier (an early wake-up only costs one more wait) and not later.
+    /// Returns whether a subtask is in flight (not when the deadline had already passed).
+    fn set_timer(&mut self, t: Duration) -> bool {
+        let now = monotonic_clock::now();
+        let at = now.saturating_add(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+        if let Some(cur) = &self.timer
+            && cur.at <= at
+            && at - cur.at <= 1_000_000
+        {
+            return true;
+        }
+        drop_op(self.timer.take().map(|t| t.op));
+        let mut op: Op<()> = Box::pin(monotonic_clock::wait_until(at));
+        if poll_op(&mut op, &self.timer_waker).is_pending() {
+            self.timer = Some(Timer { at, op });
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        drop_op(self.timer.take().map(|t| t.op));
+    }
+}
+
+impl Unparker {
+    pub(crate) fn unpark(&self) {}
+}
+
+/// `wasi:clocks/monotonic-clock.get-resolution()`.
+pub(crate) fn clock_resolution() -> Duration {
+    Duration::from_nanos(monotonic_clock::get_resolution().max(1))
+}

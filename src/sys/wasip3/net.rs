@@ -1,0 +1,285 @@
+//! WASI 0.3 TCP: `wasi:sockets@0.3` sockets behind the same non-blocking interface as the
+//! other backends; the listener here, the connected stream in `stream.rs`.
+//!
+//! # Ground rules
+//!
+//! * Reads: a read that cannot complete at once is cancelled (nothing is lost: a cancelled
+//!   read hands back what it got), and a 0-length read waits instead: it completes when data
+//!   or the end of the stream arrives, holds no buffer, and is what an idle connection keeps in
+//!   the waitable set. The end of the stream is reported with the receive future's verdict: a
+//!   graceful close is `Ok(0)`, a reset is its error.
+//! * Writes: the bytes `try_write` accepts are copied into a buffer the stream owns and sent by
+//!   a `write_all` that may stay in flight; the direction is writable again once it completes.
+//!   `try_flush` waits for it, and a stream dropped with a write in flight is handed to the
+//!   shared layer's linger task (`take_unflushed`), so nothing written is lost.
+//! * Every operation in flight is cancelled, with the reactor installed, before the streams
+//!   and the socket go.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::rc::{Rc, Weak};
+use std::task::Poll;
+
+use wasip3::sockets::types::{
+    IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress, TcpSocket,
+};
+use wasip3::wit_bindgen::StreamReader;
+
+use super::error::from_code;
+use super::{Driver, Kick, Op, WaitHandle, Wakers, drop_op, poll_op};
+use crate::sys::{Direction, ListenOptions, Token};
+
+// ===== address conversions =====
+
+pub(crate) fn to_wasi(addr: SocketAddr) -> IpSocketAddress {
+    match addr {
+        SocketAddr::V4(a) => {
+            let [a0, a1, a2, a3] = a.ip().octets();
+            IpSocketAddress::Ipv4(Ipv4SocketAddress {
+                port: a.port(),
+                address: (a0, a1, a2, a3),
+            })
+        }
+        SocketAddr::V6(a) => {
+            let s = a.ip().segments();
+            IpSocketAddress::Ipv6(Ipv6SocketAddress {
+                port: a.port(),
+                flow_info: a.flowinfo(),
+                address: (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]),
+                scope_id: a.scope_id(),
+            })
+        }
+    }
+}
+
+pub(crate) fn from_wasi(addr: IpSocketAddress) -> SocketAddr {
+    match addr {
+        IpSocketAddress::Ipv4(a) => {
+            let (a0, a1, a2, a3) = a.address;
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a0, a1, a2, a3), a.port))
+        }
+        IpSocketAddress::Ipv6(a) => {
+            let (s0, s1, s2, s3, s4, s5, s6, s7) = a.address;
+            SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7),
+                a.port,
+                a.flow_info,
+                a.scope_id,
+            ))
+        }
+    }
+}
+
+pub(crate) fn ip_from_wasi(addr: IpAddress) -> std::net::IpAddr {
+    match addr {
+        IpAddress::Ipv4((a0, a1, a2, a3)) => Ipv4Addr::new(a0, a1, a2, a3).into(),
+        IpAddress::Ipv6((s0, s1, s2, s3, s4, s5, s6, s7)) => {
+            Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7).into()
+        }
+    }
+}
+
+pub(crate) fn family(addr: &SocketAddr) -> IpAddressFamily {
+    if addr.is_ipv4() {
+        IpAddressFamily::Ipv4
+    } else {
+        IpAddressFamily::Ipv6
+    }
+}
+
+pub(crate) fn would_block() -> io::Error {
+    io::ErrorKind::WouldBlock.into()
+}
+
+pub(crate) fn not_connected() -> io::Error {
+    io::Error::from(io::ErrorKind::NotConnected)
+}
+
+pub(crate) use super::stream::TcpStream;
+
+// ===== listener =====
+
+/// What an accept in flight gives back: the stream of connections, and the next one.
+type Accept = (StreamReader<TcpSocket>, Option<TcpSocket>);
+
+#[derive(Default)]
+struct ListenerInner {
+    wakers: Option<Wakers>,
+    /// Field order is drop order: the operation, then the stream it reads.
+    accept: Option<Op<Accept>>,
+    /// A connection an accept started by `kick` completed with at once.
+    accepted: Option<TcpSocket>,
+    /// The stream of connections (`None` before `listen`, or while an accept holds it).
+    incoming: Option<StreamReader<TcpSocket>>,
+    /// The host ended the stream of connections.
+    ended: bool,
+}
+
+impl Drop for ListenerInner {
+    fn drop(&mut self) {
+        drop_op(self.accept.take());
+    }
+}
+
+struct ListenerState {
+    inner: RefCell<ListenerInner>,
+    socket: TcpSocket,
+}
+
+impl ListenerState {
+    /// Takes the next connection: `Pending` with an accept in flight.
+    fn advance(&self) -> Poll<io::Result<TcpSocket>> {
+        let mut s = self.inner.borrow_mut();
+        if let Some(sock) = s.accepted.take() {
+            return Poll::Ready(Ok(sock));
+        }
+        let Some(waker) = s.wakers.as_ref().map(|w| w.read.clone()) else {
+            return Poll::Ready(Err(not_connected()));
+        };
+        let mut op = match s.accept.take() {
+            Some(op) => op,
+            None => {
+                let Some(mut incoming) = s.incoming.take() else {
+                    return Poll::Ready(Err(if s.ended {
+                        io::Error::new(io::ErrorKind::BrokenPipe, "the listener was closed")
+                    } else {
+                        io::Error::new(io::ErrorKind::InvalidInput, "the socket is not listening")
+                    }));
+                };
+                Box::pin(async move {
+                    let next = incoming.next().await;
+                    (incoming, next)
+                })
+            }
+        };
+        match poll_op(&mut op, &waker) {
+            Poll::Pending => {
+                s.accept = Some(op);
+                Poll::Pending
+            }
+            Poll::Ready((incoming, next)) => {
+                s.incoming = Some(incoming);
+                match next {
+                    Some(sock) => Poll::Ready(Ok(sock)),
+                    None => {
+                        s.ended = true;
+                        drop(s.incoming.take());
+                        Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::BrokenPipe,
+                            "the host ended the stream of connections",
+                        )))
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Kick for ListenerState {
+    fn kick(&self, dir: Direction) {
+        if dir != Direction::Read {
+            return;
+        }
+        let ready = match self.advance() {
+            Poll::Pending => false,
+            Poll::Ready(Ok(sock)) => {
+                self.inner.borrow_mut().accepted = Some(sock);
+                true
+            }
+            Poll::Ready(Err(_)) => true,
+        };
+        if ready && let Some(w) = &self.inner.borrow().wakers {
+            w.read.wake_by_ref();
+        }
+    }
+}
+
+/// A bound or listening socket.
+pub(crate) struct TcpListener {
+    state: Rc<ListenerState>,
+}
+
+impl TcpListener {
+    /// Creates and binds a socket. As with WASI 0.2, `bind` always sets `SO_REUSEADDR` and IPv6
+    /// sockets are v6-only (PLAT-02); options the host cannot provide are errors.
+    pub(crate) fn bind(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpListener> {
+        if opts.reuse_port {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "reuse_port not supported by socket module (wasi:sockets has no SO_REUSEPORT)",
+            ));
+        }
+        if !opts.reuse_address {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "reuse_address=false cannot be enforced on WASI (wasi:sockets bind always sets SO_REUSEADDR)",
+            ));
+        }
+        let socket = TcpSocket::create(family(&addr)).map_err(from_code)?;
+        if opts.keep_alive {
+            socket.set_keep_alive_enabled(true).map_err(from_code)?;
+        }
+        socket.bind(to_wasi(addr)).map_err(from_code)?;
+        Ok(TcpListener {
+            state: Rc::new(ListenerState {
+                inner: RefCell::new(ListenerInner::default()),
+                socket,
+            }),
+        })
+    }
+
+    pub(crate) fn listen(&mut self, backlog: u32) -> io::Result<()> {
+        if self.state.socket.get_is_listening() {
+            return Ok(());
+        }
+        // The backlog is a hint; a host that refuses to change it keeps its default.
+        let _ = self
+            .state
+            .socket
+            .set_listen_backlog_size(u64::from(backlog.max(1)));
+        let incoming = self.state.socket.listen().map_err(from_code)?;
+        self.state.inner.borrow_mut().incoming = Some(incoming);
+        Ok(())
+    }
+
+    pub(crate) fn register(&mut self, driver: &Driver, token: Token) -> io::Result<()> {
+        let weak: Weak<dyn Kick> = Rc::downgrade(&self.state) as Weak<ListenerState>;
+        let wakers = driver.attach(token, weak);
+        self.state.inner.borrow_mut().wakers = Some(wakers);
+        Ok(())
+    }
+
+    pub(crate) fn wait_handles(&self) -> [WaitHandle; 2] {
+        [Some(()), None]
+    }
+
+    pub(crate) fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        match self.state.advance() {
+            Poll::Pending => Err(would_block()),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Ready(Ok(sock)) => {
+                let peer = sock.get_remote_address().map_err(from_code)?;
+                Ok((TcpStream::connected(sock), from_wasi(peer)))
+            }
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.state
+            .socket
+            .get_local_address()
+            .map(from_wasi)
+            .map_err(from_code)
+    }
+}
+
+/// WASI 0.3 has no `new-socket-limit`; running out of memory is the closest.
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::OutOfMemory
+}
+
+/// `address-not-bindable` means the family/address is not available here: skip it.
+pub(crate) fn is_addr_not_available(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::AddrNotAvailable
+}

@@ -1,0 +1,555 @@
+//! A connected WASI 0.3 TCP stream (see the ground rules in `net.rs`).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::pin::pin;
+use std::rc::{Rc, Weak};
+use std::task::Poll;
+
+use wasip3::sockets::types::{ErrorCode, TcpSocket};
+use wasip3::wit_bindgen::{FutureReader, StreamReader, StreamResult, StreamWriter};
+use wasip3::wit_stream;
+
+use super::error::from_code;
+use super::net::{family, from_wasi, not_connected, to_wasi, would_block};
+use super::{Driver, Kick, MAX_READ, Op, WaitHandle, Wakers, drop_op, poll_op, with_reactor};
+use crate::sys::{Direction, Token, bind_error};
+
+/// A 0-length read in flight (the readiness check), with the stream it reads.
+type Probe = (StreamReader<u8>, StreamResult);
+/// A `write_all` in flight, with the stream it writes and what it could not write.
+type Write = (StreamWriter<u8>, Vec<u8>);
+type Verdict = Result<(), ErrorCode>;
+
+/// How reading ended (`None` while it has not).
+enum ReadEnd {
+    /// The stream was dropped by the host; its verdict is awaited.
+    Pending(Op<Verdict>),
+    /// Reads return this error once, then 0.
+    Error(io::Error),
+    /// Reads return 0.
+    Eof,
+}
+
+#[derive(Default)]
+struct StreamInner {
+    wakers: Option<Wakers>,
+    // Operations first: they are cancelled (in `Drop`) before the streams go.
+    connect: Option<Op<Verdict>>,
+    /// A connect `kick` completed at once.
+    connected: Option<Verdict>,
+    /// A connect `kick` found failed, for `finish_connect`.
+    connect_error: Option<io::Error>,
+    /// The streams were opened (connected or accepted).
+    opened: bool,
+    probe: Option<Op<Probe>>,
+    write: Option<Op<Write>>,
+    end: Option<ReadEnd>,
+    /// The receive stream (`None` while connecting, while a probe holds it, once ended).
+    rx: Option<StreamReader<u8>>,
+    /// The receive future: its verdict says how the stream ended.
+    rx_done: Option<FutureReader<Verdict>>,
+    /// The send stream (`None` while connecting, while a write holds it, once shut down).
+    tx: Option<StreamWriter<u8>>,
+    /// The send future: its verdict says why a write failed.
+    sent: Option<FutureReader<Verdict>>,
+    /// A write failed: every later one fails the same way.
+    write_error: Option<(io::ErrorKind, String)>,
+    /// `shutdown(Write)` came while a write was in flight: close after it.
+    shut_write: bool,
+    /// The buffer of the last write, kept for the next.
+    spare: Vec<u8>,
+    /// The buffer of the last read, kept for the next one of the same size.
+    scratch: Vec<u8>,
+    /// Connecting to this address: the connect starts on first use.
+    connect_to: Option<SocketAddr>,
+}
+
+impl Drop for StreamInner {
+    fn drop(&mut self) {
+        drop_op(self.connect.take());
+        drop_op(self.probe.take());
+        drop_op(self.write.take());
+        if let Some(ReadEnd::Pending(op)) = self.end.take() {
+            drop_op(Some(op));
+        }
+    }
+}
+
+struct StreamState {
+    inner: RefCell<StreamInner>,
+    socket: Rc<TcpSocket>,
+}
+
+/// Opens the streams of a connected socket.
+fn open_streams(s: &mut StreamInner, socket: &TcpSocket) {
+    let (rx, rx_done) = socket.receive();
+    let (tx, tx_reader) = wit_stream::new::<u8>();
+    let sent = socket.send(tx_reader);
+    s.rx = Some(rx);
+    s.rx_done = Some(rx_done);
+    s.tx = Some(tx);
+    s.sent = Some(sent);
+    s.opened = true;
+}
+
+impl StreamState {
+    fn waker(&self, dir: Direction) -> Option<std::task::Waker> {
+        self.inner
+            .borrow()
+            .wakers
+            .as_ref()
+            .map(|w| w.get(dir).clone())
+    }
+
+    /// Drives the connect: `Pending` while in flight.
+    fn poll_connect(&self, s: &mut StreamInner) -> Poll<io::Result<()>> {
+        if let Some(e) = s.connect_error.take() {
+            return Poll::Ready(Err(e));
+        }
+        if s.opened {
+            return Poll::Ready(Ok(()));
+        }
+        let verdict = match s.connected.take() {
+            Some(v) => v,
+            None => {
+                let Some(waker) = s.wakers.as_ref().map(|w| w.write.clone()) else {
+                    return Poll::Ready(Err(not_connected()));
+                };
+                let mut op = match (s.connect.take(), s.connect_to.take()) {
+                    (Some(op), _) => op,
+                    (None, Some(addr)) => {
+                        let socket = self.socket.clone();
+                        let op: Op<Verdict> =
+                            Box::pin(async move { socket.connect(to_wasi(addr)).await });
+                        op
+                    }
+                    (None, None) => return Poll::Ready(Err(not_connected())),
+                };
+                match poll_op(&mut op, &waker) {
+                    Poll::Pending => {
+                        s.connect = Some(op);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(v) => v,
+                }
+            }
+        };
+        match verdict {
+            Ok(()) => {
+                open_streams(s, &self.socket);
+                Poll::Ready(Ok(()))
+            }
+            Err(code) => Poll::Ready(Err(from_code(code))),
+        }
+    }
+
+    /// Drives the readiness check: `Ready` once a read would not block (data, the end, or
+    /// the end's verdict).
+    fn poll_readable(&self, s: &mut StreamInner, waker: &std::task::Waker) -> Poll<()> {
+        if let Some(ReadEnd::Pending(op)) = &mut s.end {
+            return match poll_op(op, waker) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(verdict) => {
+                    s.end = Some(match verdict {
+                        Ok(()) => ReadEnd::Eof,
+                        Err(code) => ReadEnd::Error(from_code(code)),
+                    });
+                    Poll::Ready(())
+                }
+            };
+        }
+        if s.end.is_some() {
+            return Poll::Ready(());
+        }
+        let mut op = match s.probe.take() {
+            Some(op) => op,
+            None => {
+                let Some(mut rx) = s.rx.take() else {
+                    return Poll::Ready(());
+                };
+                Box::pin(async move {
+                    let (res, _) = rx.read(Vec::new()).await;
+                    (rx, res)
+                })
+            }
+        };
+        match poll_op(&mut op, waker) {
+            Poll::Pending => {
+                s.probe = Some(op);
+                Poll::Pending
+            }
+            Poll::Ready((rx, res)) => {
+                if res == StreamResult::Dropped {
+                    drop(rx);
+                    self.start_end(s);
+                    return self.poll_readable(s, waker);
+                }
+                s.rx = Some(rx);
+                Poll::Ready(())
+            }
+        }
+    }
+
+    /// The receive stream ended: awaits the receive future's verdict.
+    fn start_end(&self, s: &mut StreamInner) {
+        s.end = Some(match s.rx_done.take() {
+            Some(done) => ReadEnd::Pending(Box::pin(done.into_future())),
+            None => ReadEnd::Eof,
+        });
+    }
+
+    /// Drives the write in flight: `Pending` while it runs.
+    fn poll_written(&self, s: &mut StreamInner, waker: &std::task::Waker) -> Poll<io::Result<()>> {
+        if let Some((kind, msg)) = &s.write_error {
+            return Poll::Ready(Err(io::Error::new(*kind, msg.clone())));
+        }
+        let Some(op) = &mut s.write else {
+            return Poll::Ready(Ok(()));
+        };
+        match poll_op(op, waker) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready((tx, rest)) => {
+                s.write = None;
+                if !rest.is_empty() {
+                    drop(tx);
+                    let e = self.send_error(s);
+                    s.write_error = Some((e.kind(), e.to_string()));
+                    return Poll::Ready(Err(e));
+                }
+                s.spare = rest;
+                if s.shut_write {
+                    drop(tx);
+                } else {
+                    s.tx = Some(tx);
+                }
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+
+    /// Why the host stopped taking writes: the send future's verdict when it is there.
+    fn send_error(&self, s: &mut StreamInner) -> io::Error {
+        if let Some(sent) = s.sent.take() {
+            let mut op: Op<Verdict> = Box::pin(sent.into_future());
+            let noop = std::task::Waker::noop();
+            if let Poll::Ready(Err(code)) = poll_op(&mut op, noop) {
+                return from_code(code);
+            }
+            drop_op(Some(op));
+        }
+        io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the connection is not writable anymore",
+        )
+    }
+}
+
+impl Kick for StreamState {
+    fn kick(&self, dir: Direction) {
+        let Some(waker) = self.waker(dir) else { return };
+        let mut s = self.inner.borrow_mut();
+        let ready = match dir {
+            Direction::Read => {
+                if !s.opened {
+                    // Still connecting: nothing to read yet.
+                    return;
+                }
+                self.poll_readable(&mut s, &waker).is_ready()
+            }
+            Direction::Write => match self.poll_connect(&mut s) {
+                Poll::Pending => false,
+                Poll::Ready(Err(e)) => {
+                    // `finish_connect` reports it.
+                    s.connect_error = Some(e);
+                    true
+                }
+                Poll::Ready(Ok(())) => self.poll_written(&mut s, &waker).is_ready(),
+            },
+        };
+        drop(s);
+        if ready {
+            waker.wake();
+        }
+    }
+}
+
+/// A connected (or connecting) stream.
+pub(crate) struct TcpStream {
+    state: Rc<StreamState>,
+}
+
+impl TcpStream {
+    fn with(socket: TcpSocket, inner: StreamInner) -> TcpStream {
+        TcpStream {
+            state: Rc::new(StreamState {
+                inner: RefCell::new(inner),
+                socket: Rc::new(socket),
+            }),
+        }
+    }
+
+    /// An accepted socket, with its streams open.
+    pub(crate) fn connected(socket: TcpSocket) -> TcpStream {
+        let mut inner = StreamInner::default();
+        open_streams(&mut inner, &socket);
+        TcpStream::with(socket, inner)
+    }
+
+    /// A connect to `addr` (it starts once registered; finished by
+    /// [`finish_connect`](Self::finish_connect)).
+    pub(crate) fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
+        let socket = TcpSocket::create(family(&addr)).map_err(from_code)?;
+        if let Some(local) = local {
+            socket
+                .bind(to_wasi(local))
+                .map_err(|c| bind_error(local, from_code(c)))?;
+        }
+        let mut inner = StreamInner::default();
+        inner.connect_to = Some(addr);
+        Ok(TcpStream::with(socket, inner))
+    }
+
+    pub(crate) fn register(&mut self, driver: &Driver, token: Token) -> io::Result<()> {
+        let weak: Weak<dyn Kick> = Rc::downgrade(&self.state) as Weak<StreamState>;
+        let wakers = driver.attach(token, weak);
+        self.state.inner.borrow_mut().wakers = Some(wakers);
+        Ok(())
+    }
+
+    pub(crate) fn wait_handles(&self) -> [WaitHandle; 2] {
+        [Some(()), Some(())]
+    }
+
+    /// `Ok` once connected, `WouldBlock` while in progress, or the connect error.
+    pub(crate) fn finish_connect(&mut self) -> io::Result<()> {
+        let mut s = self.state.inner.borrow_mut();
+        match self.state.poll_connect(&mut s) {
+            Poll::Pending => Err(would_block()),
+            Poll::Ready(r) => r,
+        }
+    }
+
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let st = &self.state;
+        let mut s = st.inner.borrow_mut();
+        let waker = s
+            .wakers
+            .as_ref()
+            .map(|w| w.read.clone())
+            .ok_or_else(not_connected)?;
+        // Two rounds at most: a check that completes at once means data, or the end, is there.
+        for _ in 0..2 {
+            if st.poll_readable(&mut s, &waker).is_pending() {
+                return Err(would_block());
+            }
+            match s.end.take() {
+                Some(ReadEnd::Error(e)) => {
+                    s.end = Some(ReadEnd::Eof);
+                    return Err(e);
+                }
+                Some(ReadEnd::Eof) => {
+                    s.end = Some(ReadEnd::Eof);
+                    return Ok(0);
+                }
+                Some(pending) => {
+                    s.end = Some(pending);
+                    return Err(would_block());
+                }
+                None => {}
+            }
+            let Some(mut rx) = s.rx.take() else {
+                // Shut down for reading, or not connected yet.
+                return if s.opened {
+                    Ok(0)
+                } else {
+                    Err(not_connected())
+                };
+            };
+            let want = buf.len().min(MAX_READ);
+            let mut v = std::mem::take(&mut s.scratch);
+            if v.capacity() != want {
+                v = Vec::with_capacity(want);
+            }
+            let (res, mut v) = {
+                let mut read = pin!(rx.read(v));
+                with_reactor(|| {
+                    match read
+                        .as_mut()
+                        .poll(&mut std::task::Context::from_waker(&waker))
+                    {
+                        Poll::Ready(done) => done,
+                        Poll::Pending => read.as_mut().cancel(),
+                    }
+                })
+            };
+            let n = v.len().min(buf.len());
+            buf[..n].copy_from_slice(&v[..n]);
+            v.clear();
+            s.scratch = v;
+            match res {
+                StreamResult::Dropped if n == 0 => {
+                    drop(rx);
+                    st.start_end(&mut s);
+                }
+                _ => s.rx = Some(rx),
+            }
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+        // Readiness said yes twice and the read still found nothing: try again next time.
+        drop(s);
+        waker.wake();
+        Err(would_block())
+    }
+
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let st = &self.state;
+        let mut s = st.inner.borrow_mut();
+        let waker = s
+            .wakers
+            .as_ref()
+            .map(|w| w.write.clone())
+            .ok_or_else(not_connected)?;
+        match st.poll_written(&mut s, &waker) {
+            Poll::Pending => return Err(would_block()),
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Ready(Ok(())) => {}
+        }
+        let Some(mut tx) = s.tx.take() else {
+            return Err(if s.opened {
+                io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the stream was shut down for writing",
+                )
+            } else {
+                not_connected()
+            });
+        };
+        let n = buf.len().min(MAX_READ);
+        let mut v = std::mem::take(&mut s.spare);
+        v.clear();
+        v.extend_from_slice(&buf[..n]);
+        s.write = Some(Box::pin(async move {
+            let rest = tx.write_all(v).await;
+            (tx, rest)
+        }));
+        // Completes at once when the host takes everything; otherwise stays in flight with the
+        // bytes it owns: they were accepted either way.
+        match st.poll_written(&mut s, &waker) {
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending | Poll::Ready(Ok(())) => Ok(n),
+        }
+    }
+
+    /// `WouldBlock` until the write in flight completes.
+    pub(crate) fn try_flush(&self) -> io::Result<()> {
+        let st = &self.state;
+        let mut s = st.inner.borrow_mut();
+        let Some(waker) = s.wakers.as_ref().map(|w| w.write.clone()) else {
+            return Ok(());
+        };
+        match st.poll_written(&mut s, &waker) {
+            Poll::Pending => Err(would_block()),
+            Poll::Ready(r) => r,
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let mut s = self.state.inner.borrow_mut();
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            drop_op(s.probe.take());
+            drop(s.rx.take());
+            if s.end.is_none() {
+                s.end = Some(ReadEnd::Eof);
+            }
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            if s.write.is_some() {
+                s.shut_write = true;
+            } else {
+                drop(s.tx.take());
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the connection without losing written data: closes the send side when nothing is
+    /// in flight; otherwise the owner's drop hands the write to the linger task.
+    pub(crate) fn shutdown_graceful(&self) -> io::Result<()> {
+        if self.state.inner.borrow().write.is_some() {
+            return Ok(());
+        }
+        self.shutdown(Shutdown::Write)
+    }
+
+    /// No `SO_LINGER` on WASI: the closest to an abort is dropping both streams now.
+    pub(crate) fn abort(&self) -> io::Result<()> {
+        let mut s = self.state.inner.borrow_mut();
+        drop_op(s.write.take());
+        drop(s.tx.take());
+        drop(s);
+        self.shutdown(Shutdown::Read)
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.state
+            .socket
+            .get_remote_address()
+            .map(from_wasi)
+            .map_err(from_code)
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.state
+            .socket
+            .get_local_address()
+            .map(from_wasi)
+            .map_err(from_code)
+    }
+
+    pub(crate) fn set_nodelay(&self, _on: bool) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TCP_NODELAY is not available on WASI (wasi:sockets has no such option)",
+        ))
+    }
+
+    /// No zero-copy file transfer on WASI: the caller falls back to reads and writes.
+    pub(crate) fn try_sendfile(
+        &self,
+        _file: &std::fs::File,
+        _offset: &mut u64,
+        _len: usize,
+    ) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "zero-copy sendfile is not available on WASI (the fallback copies through the stream)",
+        ))
+    }
+
+    pub(crate) fn nodelay(&self) -> io::Result<bool> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TCP_NODELAY is not available on WASI (wasi:sockets has no such option)",
+        ))
+    }
+
+    /// A stream dropped with a write in flight: a second handle on the same state, which the
+    /// shared layer keeps (registered again) until the write completes. `None` otherwise.
+    pub(crate) fn take_unflushed(&mut self) -> Option<TcpStream> {
+        self.state.inner.borrow().write.as_ref()?;
+        Some(TcpStream {
+            state: self.state.clone(),
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! WASI 0.3 UDP: `udp-socket.send` / `receive` (async imports) behind the non-blocking
+//! interface of the other backends.
+//!
+//! One receive and one send at most in flight. A receive that cannot complete at once stays
+//! in flight (it holds no buffer of ours) and its datagram is handed out by the next
+//! `try_recv`; a send that cannot complete at once stays in flight with the datagram it owns,
+//! and the direction is writable again once it completes (its error, if any, is reported by
+//! the next send).
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::{Rc, Weak};
+use std::task::Poll;
+
+use wasip3::sockets::types::{ErrorCode, IpSocketAddress, UdpSocket as WasiUdp};
+
+use super::error::from_code;
+use super::net::{family, from_wasi, to_wasi, would_block};
+use super::{Driver, Kick, Op, WaitHandle, Wakers, drop_op, poll_op};
+use crate::sys::{Direction, Token, UdpOptions};
+
+type Received = Result<(Vec<u8>, IpSocketAddress), ErrorCode>;
+
+#[derive(Default)]
+struct Inner {
+    wakers: Option<Wakers>,
+    recv: Option<Op<Received>>,
+    /// A datagram a receive started by `kick` completed with at once.
+    received: Option<Received>,
+    send: Option<Op<Result<(), ErrorCode>>>,
+    /// The error of a send that completed in flight, for the next send.
+    send_error: Option<io::Error>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop_op(self.recv.take());
+        drop_op(self.send.take());
+    }
+}
+
+struct State {
+    inner: RefCell<Inner>,
+    socket: Rc<WasiUdp>,
+}
+
+impl State {
+    fn poll_recv(&self, s: &mut Inner) -> Poll<Received> {
+        if let Some(r) = s.received.take() {
+            return Poll::Ready(r);
+        }
+        let Some(waker) = s.wakers.as_ref().map(|w| w.read.clone()) else {
+            return Poll::Pending;
+        };
+        let mut op = match s.recv.take() {
+            Some(op) => op,
+            None => {
+                let socket = self.socket.clone();
+                let op: Op<Received> = Box::pin(async move { socket.receive().await });
+                op
+            }
+        };
+        match poll_op(&mut op, &waker) {
+            Poll::Pending => {
+                s.recv = Some(op);
+                Poll::Pending
+            }
+            Poll::Ready(r) => Poll::Ready(r),
+        }
+    }
+
+    /// Drives the send in flight: `Ready` once there is none.
+    fn poll_sent(&self, s: &mut Inner) -> Poll<()> {
+        let Some(op) = &mut s.send else {
+            return Poll::Ready(());
+        };
+        let Some(waker) = s.wakers.as_ref().map(|w| w.write.clone()) else {
+            return Poll::Pending;
+        };
+        match poll_op(op, &waker) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => {
+                s.send = None;
+                if let Err(code) = r {
+                    s.send_error = Some(from_code(code));
+                }
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl Kick for State {
+    fn kick(&self, dir: Direction) {
+        let mut s = self.inner.borrow_mut();
+        let ready = match dir {
+            Direction::Read => match self.poll_recv(&mut s) {
+                Poll::Pending => false,
+                Poll::Ready(r) => {
+                    s.received = Some(r);
+                    true
+                }
+            },
+            Direction::Write => self.poll_sent(&mut s).is_ready(),
+        };
+        let waker = s.wakers.as_ref().map(|w| w.get(dir).clone());
+        drop(s);
+        if ready && let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// A bound UDP socket.
+pub(crate) struct UdpSocket {
+    state: Rc<State>,
+    peer: Option<SocketAddr>,
+}
+
+fn unavailable(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what} is not available on WASI (wasi:sockets has no such option)"),
+    )
+}
+
+impl UdpSocket {
+    /// Creates and binds a socket (wasi:sockets has no `SO_REUSEPORT` and no `SO_BROADCAST`:
+    /// asking for them is an error, never ignored).
+    pub(crate) fn bind(addr: SocketAddr, opts: &UdpOptions) -> io::Result<UdpSocket> {
+        if opts.reuse_port {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "reuse_port not supported by socket module (wasi:sockets has no SO_REUSEPORT)",
+            ));
+        }
+        if opts.broadcast {
+            return Err(unavailable("SO_BROADCAST"));
+        }
+        let socket = WasiUdp::create(family(&addr)).map_err(from_code)?;
+        socket.bind(to_wasi(addr)).map_err(from_code)?;
+        Ok(UdpSocket {
+            state: Rc::new(State {
+                inner: RefCell::new(Inner::default()),
+                socket: Rc::new(socket),
+            }),
+            peer: None,
+        })
+    }
+
+    pub(crate) fn register(&mut self, driver: &Driver, token: Token) -> io::Result<()> {
+        let weak: Weak<dyn Kick> = Rc::downgrade(&self.state) as Weak<State>;
+        let wakers = driver.attach(token, weak);
+        self.state.inner.borrow_mut().wakers = Some(wakers);
+        Ok(())
+    }
+
+    pub(crate) fn wait_handles(&self) -> [WaitHandle; 2] {
+        [Some(()), Some(())]
+    }
+
+    /// Limits the socket to `peer`. A receive in flight is cancelled: it may have been started
+    /// for any sender.
+    pub(crate) fn connect(&mut self, peer: SocketAddr) -> io::Result<()> {
+        let mut s = self.state.inner.borrow_mut();
+        drop_op(s.recv.take());
+        s.received = None;
+        drop(s);
+        self.state
+            .socket
+            .connect(to_wasi(peer))
+            .map_err(from_code)?;
+        self.peer = Some(peer);
+        Ok(())
+    }
+
+    /// Sends one datagram to `target`, or to the connected peer when `None`.
+    pub(crate) fn try_send(&self, buf: &[u8], target: Option<SocketAddr>) -> io::Result<usize> {
+        let st = &self.state;
+        let mut s = st.inner.borrow_mut();
+        if st.poll_sent(&mut s).is_pending() {
+            return Err(would_block());
+        }
+        if let Some(e) = s.send_error.take() {
+            return Err(e);
+        }
+        // In connected mode the address must be absent (or the peer itself).
+        let remote = match (self.peer, target) {
+            (Some(p), Some(t)) if p == t => None,
+            (_, t) => t.map(to_wasi),
+        };
+        let socket = st.socket.clone();
+        let data = buf.to_vec();
+        s.send = Some(Box::pin(async move { socket.send(data, remote).await }));
+        if st.poll_sent(&mut s).is_ready()
+            && let Some(e) = s.send_error.take()
+        {
+            return Err(e);
+        }
+        Ok(buf.len())
+    }
+
+    /// Receives one datagram (truncated to `buf`).
+    pub(crate) fn try_recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let st = &self.state;
+        let mut s = st.inner.borrow_mut();
+        match st.poll_recv(&mut s) {
+            Poll::Pending => Err(would_block()),
+            Poll::Ready(Err(code)) => Err(from_code(code)),
+            Poll::Ready(Ok((data, from))) => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                Ok((n, from_wasi(from)))
+            }
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.state
+            .socket
+            .get_local_address()
+            .map(from_wasi)
+            .map_err(from_code)
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.state
+            .socket
+            .get_remote_address()
+            .map(from_wasi)
+            .map_err(from_code)
+    }
+
+    pub(crate) fn set_broadcast(&self, _on: bool) -> io::Result<()> {
+        Err(unavailable("SO_BROADCAST"))
+    }
+
+    pub(crate) fn broadcast(&self) -> io::Result<bool> {
+        Err(unavailable("SO_BROADCAST"))
+    }
+}
