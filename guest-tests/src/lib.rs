@@ -20,8 +20,10 @@ use std::rc::Rc;
 
 pub mod capture;
 pub mod cases;
-#[cfg(target_os = "wasi")]
+#[cfg(all(target_os = "wasi", not(feature = "p3")))]
 mod export;
+#[cfg(all(target_os = "wasi", feature = "p3"))]
+mod export_p3;
 pub mod http;
 #[cfg(target_os = "wasi")]
 mod probes;

@@ -41,6 +41,8 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "div_no_subprocess" => div_no_subprocess(t),
         "div_no_unix_sockets" => div_no_unix_sockets(t),
         "wasi_pollable_reader" => wasi_pollable_reader(t),
+        #[cfg(feature = "p3")]
+        "p3_futures_instead_of_pollables" => p3_futures_instead_of_pollables(t),
         other => Err(format!("unknown probe `{other}`")),
     }
 }
@@ -569,4 +571,55 @@ fn wasi_pollable_reader(t: &Transcript) -> Result<(), String> {
         "close removed the idle reader: remove=false",
         "add on a closed loop: closed=true",
     ])
+}
+
+/// With the WASI 0.3 backend a WASI 0.2 pollable cannot be awaited (it cannot join the loop's
+/// waitable set): `AsyncPollable::new` and `add_pollable_reader` fail with `Unsupported`
+/// naming WASI 0.3, and nothing is left registered. Any WASI 0.3 future is awaited in a task
+/// instead: a `wait-for` of 2 ms completes, never early, while the loop runs other work.
+#[cfg(feature = "p3")]
+fn p3_futures_instead_of_pollables(t: &Transcript) -> Result<(), String> {
+    use wasio::os::wasi::wasip3::clocks::monotonic_clock;
+    let t = t.clone();
+    crate::block(async move {
+        let e = AsyncPollable::new(wasip2::clocks::monotonic_clock::subscribe_duration(0))
+            .err()
+            .ok_or("AsyncPollable::new succeeded under WASI 0.3")?;
+        t.push(format!(
+            "AsyncPollable: {} names WASI 0.3={}",
+            crate::kind(&e),
+            e.to_string().contains("WASI 0.3")
+        ));
+        let lp = wasio::try_current().ctx("current loop")?;
+        let r = lp.add_pollable_reader(
+            wasip2::clocks::monotonic_clock::subscribe_duration(0),
+            || (),
+        );
+        t.push(format!("add_pollable_reader refused={}", r.is_err()));
+        let ticks = Rc::new(Cell::new(0u32));
+        let tk = ticks.clone();
+        let ticker = wasio::spawn(async move {
+            for _ in 0..3 {
+                tk.set(tk.get() + 1);
+                wasio::yield_now().await;
+            }
+        });
+        let waiter = wasio::spawn(async {
+            let t0 = monotonic_clock::now();
+            monotonic_clock::wait_for(2_000_000).await;
+            monotonic_clock::now() - t0
+        });
+        let waited = waiter.await.ctx("wait-for task")?;
+        ticker.await.ctx("ticker task")?;
+        t.push(format!(
+            "wait-for(2 ms) not early={} other task ran={}",
+            waited >= 2_000_000,
+            ticks.get()
+        ));
+        t.expect(&[
+            "AsyncPollable: Unsupported names WASI 0.3=true",
+            "add_pollable_reader refused=true",
+            "wait-for(2 ms) not early=true other task ran=3",
+        ])
+    })
 }
