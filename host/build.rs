@@ -1,8 +1,14 @@
-//! Builds the `guest-tests` component for wasm32-wasip2 and records its path in `gen.rs`.
+//! Builds the `guest-tests` component for wasm32-wasip2, twice (the WASI 0.2 build and the
+//! WASI 0.3 one, feature `p3`), and records their paths in `gen.rs`.
 //!
-//! The guest is built by a nested cargo with its own target directory (`target/wasm-guest`), so
-//! it never waits on the lock of the outer build, and in release mode, because a debug guest
-//! runs the timing cases slowly. Its sources are tracked with `rerun-if-changed`.
+//! The guests are built by a nested cargo with their own target directories
+//! (`target/wasm-guest`, and `target/wasm-guest-p3` for the `p3` build, so neither overwrites
+//! the other's `guest_tests.wasm` and features never churn between them), so they never wait on
+//! the lock of the outer build, and in release mode, because a debug guest runs the timing cases
+//! slowly. Their sources are tracked with `rerun-if-changed`.
+//!
+//! `WASIO_HOST_SKIP_P3=1` skips the WASI 0.3 build (for when it is broken mid-work): the host
+//! then has no default WASI 0.3 suite (`GUEST_TESTS_P3_COMPONENT` is `None`).
 #![allow(
     clippy::print_stderr,
     reason = "a build script reports to cargo through stderr"
@@ -20,14 +26,17 @@ fn main() {
         .parent()
         .expect("host/ is inside the workspace")
         .to_path_buf();
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
+    let outer_target = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|d| if d.is_relative() { root.join(d) } else { d })
-        .unwrap_or_else(|| root.join("target"))
-        .join("wasm-guest");
+        .unwrap_or_else(|| root.join("target"));
+    let target_dir = outer_target.join("wasm-guest");
+    let p3_target_dir = outer_target.join("wasm-guest-p3");
     for path in ["src", "guest-tests", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
+    println!("cargo:rerun-if-env-changed=WASIO_HOST_SKIP_P3");
+    let skip_p3 = env::var_os("WASIO_HOST_SKIP_P3").is_some_and(|v| !v.is_empty() && v != "0");
 
     ensure_target();
     cargo_for_wasm(
@@ -53,6 +62,25 @@ fn main() {
         "the WASI 0.3 probe",
     );
 
+    // The suite again, as a WASI 0.3 guest exporting `wasio:harness/runner-p3`.
+    let p3_wasm = if skip_p3 {
+        println!("cargo:warning=WASIO_HOST_SKIP_P3 is set: the WASI 0.3 suite is not built");
+        None
+    } else {
+        cargo_for_wasm(
+            &root,
+            &p3_target_dir,
+            &["-p", "guest-tests", "--lib", "--features", "p3"],
+            "guest-tests (WASI 0.3, feature p3)",
+        );
+        let wasm = p3_target_dir
+            .join(TARGET)
+            .join("release")
+            .join("guest_tests.wasm");
+        assert!(wasm.exists(), "{} was not produced", wasm.display());
+        Some(wasm.display().to_string())
+    };
+
     let wasm = target_dir
         .join(TARGET)
         .join("release")
@@ -62,13 +90,18 @@ fn main() {
     std::fs::write(
         &out,
         format!(
-            "/// The conformance suite component, built by `host/build.rs`.\n\
+            "/// The conformance suite component (WASI 0.2), built by `host/build.rs`.\n\
              pub const GUEST_TESTS_COMPONENT: &str = {:?};\n\
+             /// The conformance suite built for WASI 0.3 (`guest-tests` with feature `p3`,\n\
+             /// exporting `wasio:harness/runner-p3`), built by `host/build.rs`; `None` when the\n\
+             /// build was skipped (`WASIO_HOST_SKIP_P3`).\n\
+             pub const GUEST_TESTS_P3_COMPONENT: Option<&str> = {:?};\n\
              /// Directory of the examples built as command components by `host/build.rs`.\n\
              pub const GUEST_EXAMPLES_DIR: &str = {:?};\n\
              /// The WASI 0.3 probe (`examples/wasi-p3-probe`), built by `host/build.rs`.\n\
              pub const WASI_P3_PROBE_COMPONENT: &str = {:?};\n",
             wasm.display().to_string(),
+            p3_wasm,
             target_dir
                 .join(TARGET)
                 .join("release")

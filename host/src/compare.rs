@@ -1,10 +1,12 @@
-//! The comparison of the two worlds: each case natively (in this process) and in wasmtime.
+//! The comparison of the worlds: each case natively (in this process) and in wasmtime, in one
+//! column per WASI build of the suite (WASI 0.2, WASI 0.3). A case agrees when every WASI
+//! column agrees with native, or differs as a divergence listed for that world allows.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::divergences::{self, Divergence};
-use crate::{CaseReport, Suite};
+use crate::{CaseReport, Suite, WasiVersion};
 
 /// Runs a case natively on its own thread; a case that does not finish within `timeout` is a
 /// failure (its thread is left behind).
@@ -37,7 +39,7 @@ fn failed(message: String) -> guest_tests::Outcome {
     }
 }
 
-/// How the two runs of a case relate.
+/// How a WASI run of a case relates to the native one (or, for a [`Row`], all of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Both passed with equal transcripts.
@@ -46,6 +48,19 @@ pub enum Verdict {
     Listed(String),
     /// A failure or an unlisted difference.
     Disagree(String),
+}
+
+/// One WASI column of a row: the case in one build of the suite.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Which build ran it.
+    pub world: WasiVersion,
+    /// The run.
+    pub report: CaseReport,
+    /// Its transcript equals the native one.
+    pub same_transcript: bool,
+    /// Its verdict against native.
+    pub verdict: Verdict,
 }
 
 /// One row of the comparison.
@@ -57,32 +72,40 @@ pub struct Row {
     pub native: guest_tests::Outcome,
     /// Native wall-clock time.
     pub native_elapsed: Duration,
-    /// WASI run.
-    pub wasi: CaseReport,
-    /// Transcripts equal.
-    pub same_transcript: bool,
-    /// Verdict.
+    /// One column per WASI build compared, in the order the suites were given.
+    pub columns: Vec<Column>,
+    /// Every column's verdict together: `Disagree` if any column disagrees (the reasons, each
+    /// naming its world, one per line), else `Listed` if any is a listed divergence (the ids),
+    /// else `Agree`.
     pub verdict: Verdict,
 }
 
-/// Judges one case.
+impl Row {
+    /// The column of `world`, if it was compared.
+    pub fn column(&self, world: WasiVersion) -> Option<&Column> {
+        self.columns.iter().find(|c| c.world == world)
+    }
+}
+
+/// Judges one case in one WASI build against native.
 pub fn judge(
     name: &str,
     native: &guest_tests::Outcome,
     wasi: &CaseReport,
+    world: WasiVersion,
     list: &[Divergence],
 ) -> (bool, Verdict) {
     let same = wasi
         .outcome
         .as_ref()
         .is_some_and(|w| w.transcript == native.transcript);
-    let listed = divergences::allowing(list, name);
+    let listed = divergences::allowing(list, name, world);
     let verdict = if !native.passed {
         Verdict::Disagree(format!("native failed: {}", native.message))
     } else if !wasi.passed() {
-        Verdict::Disagree(format!("WASI {}", wasi.explain()))
+        Verdict::Disagree(format!("{world} {}", wasi.explain()))
     } else if let Some(d) = listed
-        && let Some(missing) = shows_missing(d, native, wasi)
+        && let Some(missing) = shows_missing(d, native, wasi, world)
     {
         Verdict::Disagree(missing)
     } else if !same && let Some(d) = listed {
@@ -96,8 +119,9 @@ pub fn judge(
             .map(|o| o.transcript.clone())
             .unwrap_or_default();
         Verdict::Disagree(format!(
-            "transcripts differ\n  native: {:?}\n  wasi:   {w:?}",
-            native.transcript
+            "the {world} transcript differs from the native one\n  native: {:?}\n  {}:     {w:?}",
+            native.transcript,
+            world.short()
         ))
     } else {
         Verdict::Agree
@@ -105,11 +129,42 @@ pub fn judge(
     (same, verdict)
 }
 
+/// The verdict of a row from its columns' (see [`Row::verdict`]).
+pub fn overall(columns: &[Column]) -> Verdict {
+    let mut disagree: Vec<&str> = Vec::new();
+    for c in columns {
+        // A native failure is the same message in every column: once.
+        if let Verdict::Disagree(why) = &c.verdict
+            && !disagree.contains(&why.as_str())
+        {
+            disagree.push(why);
+        }
+    }
+    if !disagree.is_empty() {
+        return Verdict::Disagree(disagree.join("\n"));
+    }
+    let mut listed: Vec<&str> = columns
+        .iter()
+        .filter_map(|c| match &c.verdict {
+            Verdict::Listed(id) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    listed.sort_unstable();
+    listed.dedup();
+    if listed.is_empty() {
+        Verdict::Agree
+    } else {
+        Verdict::Listed(listed.join(", "))
+    }
+}
+
 /// What a listed case fails to show of its divergence's `native-shows` / `wasi-shows`.
 fn shows_missing(
     d: &Divergence,
     native: &guest_tests::Outcome,
     wasi: &CaseReport,
+    world: WasiVersion,
 ) -> Option<String> {
     let wasi_events = wasi
         .outcome
@@ -128,29 +183,151 @@ fn shows_missing(
         && !wasi_events.iter().any(|e| e == want)
     {
         return Some(format!(
-            "divergence `{}`: the WASI transcript must show {want:?}: {wasi_events:?}",
+            "divergence `{}`: the {world} transcript must show {want:?}: {wasi_events:?}",
             d.id
         ));
     }
     None
 }
 
-/// Runs `name` in both worlds.
+/// Runs `name` natively, then in each suite (one column each, in order).
 pub async fn compare_case(
-    suite: &Suite<'_>,
+    suites: &[&Suite<'_>],
     name: &str,
     native_timeout: Duration,
     list: &[Divergence],
 ) -> Row {
     let (native, native_elapsed) = run_native(name, native_timeout);
-    let wasi = suite.run_case(name).await;
-    let (same_transcript, verdict) = judge(name, &native, &wasi, list);
+    let mut columns = Vec::with_capacity(suites.len());
+    for suite in suites {
+        let world = suite.wasi_version();
+        let report = suite.run_case(name).await;
+        let (same_transcript, verdict) = judge(name, &native, &report, world, list);
+        columns.push(Column {
+            world,
+            report,
+            same_transcript,
+            verdict,
+        });
+    }
+    let verdict = overall(&columns);
     Row {
         name: name.to_string(),
         native,
         native_elapsed,
-        wasi,
-        same_transcript,
+        columns,
         verdict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(passed: bool, transcript: &[&str]) -> guest_tests::Outcome {
+        guest_tests::Outcome {
+            passed,
+            message: if passed { String::new() } else { "boom".into() },
+            transcript: transcript.iter().map(|e| e.to_string()).collect(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn report(o: guest_tests::Outcome) -> CaseReport {
+        CaseReport {
+            name: "c".into(),
+            outcome: Some(o),
+            failure: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            elapsed: Duration::ZERO,
+            handles: Some((0, 0)),
+        }
+    }
+
+    fn column(world: WasiVersion, verdict: Verdict) -> Column {
+        Column {
+            world,
+            report: report(outcome(true, &[])),
+            same_transcript: matches!(verdict, Verdict::Agree),
+            verdict,
+        }
+    }
+
+    #[test]
+    fn a_divergence_applies_only_to_its_worlds() {
+        let list = divergences::parse(
+            "## d\n- what: w\n- wasi: v\n- test: t\n- cases: c\n- worlds: p3\n- wasi-shows: eof\n",
+        )
+        .unwrap();
+        let native = outcome(true, &["reset"]);
+        let wasi = report(outcome(true, &["eof"]));
+        let (same, v) = judge("c", &native, &wasi, WasiVersion::P3, &list);
+        assert!(!same);
+        assert_eq!(v, Verdict::Listed("d".into()));
+        let (_, v) = judge("c", &native, &wasi, WasiVersion::P2, &list);
+        assert!(
+            matches!(v, Verdict::Disagree(ref m) if m.contains("WASI 0.2 transcript differs")),
+            "{v:?}"
+        );
+        // `wasi-shows` is checked in the worlds it applies to.
+        let (_, v) = judge(
+            "c",
+            &native,
+            &report(outcome(true, &["x"])),
+            WasiVersion::P3,
+            &list,
+        );
+        assert!(
+            matches!(v, Verdict::Disagree(ref m) if m.contains("WASI 0.3 transcript")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_row_agrees_only_when_every_column_does() {
+        use WasiVersion::{P2, P3};
+        assert_eq!(
+            overall(&[column(P2, Verdict::Agree), column(P3, Verdict::Agree)]),
+            Verdict::Agree
+        );
+        assert_eq!(
+            overall(&[
+                column(P2, Verdict::Listed("d".into())),
+                column(P3, Verdict::Listed("d".into()))
+            ]),
+            Verdict::Listed("d".into())
+        );
+        assert_eq!(
+            overall(&[
+                column(P2, Verdict::Agree),
+                column(P3, Verdict::Listed("d".into()))
+            ]),
+            Verdict::Listed("d".into())
+        );
+        let v = overall(&[
+            column(P2, Verdict::Listed("d".into())),
+            column(P3, Verdict::Disagree("WASI 0.3 no".into())),
+        ]);
+        assert_eq!(v, Verdict::Disagree("WASI 0.3 no".into()));
+        let native_failed = Verdict::Disagree("native failed: x".into());
+        let v = overall(&[
+            column(P2, native_failed.clone()),
+            column(P3, native_failed.clone()),
+        ]);
+        assert_eq!(v, native_failed, "said once");
+        // A failing WASI column is a disagreement even with an equal transcript elsewhere.
+        let native = outcome(true, &["a"]);
+        let failed = CaseReport {
+            outcome: None,
+            failure: Some("trapped".into()),
+            handles: None,
+            ..report(outcome(true, &["a"]))
+        };
+        let (_, v) = judge("c", &native, &failed, P3, &[]);
+        assert!(
+            matches!(v, Verdict::Disagree(ref m) if m.starts_with("WASI 0.3 did not complete")),
+            "{v:?}"
+        );
     }
 }

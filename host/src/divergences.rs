@@ -5,8 +5,12 @@
 //! and `cases` (shared cases whose outcome or transcript may differ; usually none). A listed
 //! case may state what each world must show: `native-shows` and `wasi-shows` are events its
 //! transcript must contain natively and in wasmtime, so the case stays strict in both worlds.
+//! `worlds` says which WASI builds of the suite a divergence applies to (`p2`, `p3`, or both,
+//! comma-separated); without it, it applies to both.
 
 use std::path::{Path, PathBuf};
+
+use crate::WasiVersion;
 
 /// One documented divergence.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +33,15 @@ pub struct Divergence {
     pub native_shows: Option<String>,
     /// An event the WASI transcript of those cases must contain.
     pub wasi_shows: Option<String>,
+    /// The WASI versions it applies to (its cases, `wasi-shows` and probe); empty: every one.
+    pub worlds: Vec<WasiVersion>,
+}
+
+impl Divergence {
+    /// Whether it applies to the suite built for `world`.
+    pub fn applies_to(&self, world: WasiVersion) -> bool {
+        self.worlds.is_empty() || self.worlds.contains(&world)
+    }
 }
 
 /// The list shipped with the host.
@@ -68,6 +81,24 @@ pub fn parse(text: &str) -> Result<Vec<Divergence>, String> {
             "test" => d.test = Some(value).filter(|t| !t.is_empty()),
             "native-shows" => d.native_shows = Some(value.trim_matches('`').to_string()),
             "wasi-shows" => d.wasi_shows = Some(value.trim_matches('`').to_string()),
+            "worlds" => {
+                let mut worlds = Vec::new();
+                for w in value.split(',').map(|w| w.trim().trim_matches('`')) {
+                    let v = match w {
+                        "both" | "all" => {
+                            worlds.extend(WasiVersion::ALL);
+                            continue;
+                        }
+                        w => WasiVersion::parse(w).ok_or_else(|| {
+                            format!("line {}: unknown world `{w}` (p2, p3 or both)", n + 1)
+                        })?,
+                    };
+                    worlds.push(v);
+                }
+                worlds.sort();
+                worlds.dedup();
+                d.worlds = worlds;
+            }
             "cases" => {
                 d.cases = value
                     .split(',')
@@ -95,9 +126,14 @@ pub fn load(path: &Path) -> Result<Vec<Divergence>, String> {
     parse(&text)
 }
 
-/// The divergence that allows `case` to differ, if any.
-pub fn allowing<'a>(list: &'a [Divergence], case: &str) -> Option<&'a Divergence> {
-    list.iter().find(|d| d.cases.iter().any(|c| c == case))
+/// The divergence that allows `case` to differ in the suite built for `world`, if any.
+pub fn allowing<'a>(
+    list: &'a [Divergence],
+    case: &str,
+    world: WasiVersion,
+) -> Option<&'a Divergence> {
+    list.iter()
+        .find(|d| d.applies_to(world) && d.cases.iter().any(|c| c == case))
 }
 
 #[cfg(test)]
@@ -112,7 +148,12 @@ mod tests {
         assert_eq!(list[0].probe.as_deref(), Some("div_x"));
         assert_eq!(list[0].cases, vec!["a", "b"]);
         assert!(list[1].cases.is_empty());
-        assert_eq!(allowing(&list, "b").map(|d| d.id.as_str()), Some("threads"));
+        for world in WasiVersion::ALL {
+            assert_eq!(
+                allowing(&list, "b", world).map(|d| d.id.as_str()),
+                Some("threads")
+            );
+        }
         assert!(parse("## x\n- what: y\n").is_err(), "wasi is required");
         assert!(
             parse("## x\n- what: y\n- wasi: z\n").is_err(),
@@ -122,6 +163,26 @@ mod tests {
         let shows = parse("## x\n- what: y\n- wasi: z\n- test: t\n- cases: c\n- native-shows: `a`\n- wasi-shows: b\n").unwrap();
         assert_eq!(shows[0].native_shows.as_deref(), Some("a"));
         assert_eq!(shows[0].wasi_shows.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn worlds_restrict_a_divergence() {
+        let text = "## both\n- what: w\n- wasi: v\n- test: t\n- cases: a\n\n\
+                    ## p3-only\n- what: w\n- wasi: v\n- test: t\n- cases: b\n- worlds: p3\n\n\
+                    ## explicit\n- what: w\n- wasi: v\n- test: t\n- cases: c\n- worlds: `p3`, p2\n";
+        let list = parse(text).unwrap();
+        assert!(list[0].worlds.is_empty(), "no `worlds`: every world");
+        assert!(WasiVersion::ALL.iter().all(|&w| list[0].applies_to(w)));
+        assert_eq!(list[1].worlds, [WasiVersion::P3]);
+        assert_eq!(list[2].worlds, WasiVersion::ALL);
+        assert!(allowing(&list, "b", WasiVersion::P2).is_none());
+        assert_eq!(
+            allowing(&list, "b", WasiVersion::P3).map(|d| d.id.as_str()),
+            Some("p3-only")
+        );
+        assert!(allowing(&list, "a", WasiVersion::P2).is_some());
+        assert!(parse("## x\n- what: y\n- wasi: z\n- test: t\n- worlds: p4\n").is_err());
+        assert!(parse("## x\n- what: y\n- wasi: z\n- test: t\n- worlds:\n").is_err());
     }
 
     #[test]

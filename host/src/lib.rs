@@ -4,6 +4,9 @@
 //!   `wasi:*` 0.2 and 0.3, and the limits every store gets.
 //! * [`Suite`] is the conformance component, compiled once (and cached on disk, see [`cache`]);
 //!   every case runs in a fresh `Store` and instance, so a trap loses one case, not the run.
+//!   It is either the WASI 0.2 build (`wasio:harness/runner`, called like any export) or the
+//!   WASI 0.3 one (`wasio:harness/runner-p3`, whose `run-case` and `run-probe` are
+//!   `async func`s called inside `Store::run_concurrent`); [`Suite::wasi_version`] says which.
 //! * Guests run under [`tokio::task::coop::unconstrained`]: the host side of `wasi:io/poll`
 //!   polls one tokio future per pollable, each using tokio's cooperative budget, and a guest
 //!   that keeps finding work would otherwise exhaust it and see every later pollable as not
@@ -32,7 +35,7 @@ pub mod policy;
 
 include!(concat!(env!("OUT_DIR"), "/gen.rs"));
 
-/// Host bindings of `wit/harness.wit`.
+/// Host bindings of `wit/harness.wit`, world `conformance` (the WASI 0.2 suite).
 pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
@@ -41,7 +44,23 @@ pub mod bindings {
     });
 }
 
+/// Host bindings of `wit/harness.wit`, world `conformance-p3` (the WASI 0.3 suite): its
+/// `async func` exports take an `Accessor`, so they are called inside `run_concurrent`.
+pub mod bindings_p3 {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "conformance-p3",
+        exports: { default: async },
+    });
+}
+
 use bindings::ConformancePre;
+use bindings_p3::ConformanceP3Pre;
+
+/// The export of the WASI 0.2 suite (`wit/harness.wit`), without its version.
+pub const RUNNER_EXPORT: &str = "wasio:harness/runner";
+/// The export of the WASI 0.3 suite, without its version.
+pub const RUNNER_P3_EXPORT: &str = "wasio:harness/runner-p3";
 
 pub use wasmtime::Result;
 
@@ -221,15 +240,31 @@ impl Host {
         }
     }
 
-    /// Loads the conformance component (the `wasio:harness/runner` export).
+    /// Loads a conformance component: the WASI 0.2 suite (it exports `wasio:harness/runner`)
+    /// or the WASI 0.3 one (`wasio:harness/runner-p3`), told apart by its exports.
     pub fn suite(&self, path: &Path) -> Result<Suite<'_>> {
         let component = self.load(path)?;
+        let version = suite_version(&self.engine, &component).with_context(|| {
+            format!(
+                "{} exports neither {RUNNER_EXPORT} nor {RUNNER_P3_EXPORT}: not a conformance suite",
+                path.display()
+            )
+        })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .context("link the suite component")?;
-        let pre = ConformancePre::new(pre)
-            .context("the component does not export wasio:harness/runner")?;
+        let pre = match version {
+            WasiVersion::P2 => SuitePre::P2(
+                ConformancePre::new(pre)
+                    .with_context(|| format!("the component's {RUNNER_EXPORT} does not match"))?,
+            ),
+            WasiVersion::P3 => {
+                SuitePre::P3(ConformanceP3Pre::new(pre).with_context(|| {
+                    format!("the component's {RUNNER_P3_EXPORT} does not match")
+                })?)
+            }
+        };
         Ok(Suite { host: self, pre })
     }
 
@@ -380,13 +415,60 @@ impl Host {
     }
 }
 
-/// Which WASI a command component is written against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which WASI a component is written against: for a command, `wasi:cli/run@0.3.x` among its
+/// exports makes it WASI 0.3 ([`wasi_version`]); for a conformance suite,
+/// `wasio:harness/runner-p3` does ([`Suite::wasi_version`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WasiVersion {
     /// WASI 0.2 (`wasi:cli/run@0.2.x`, and anything that is not WASI 0.3).
     P2,
     /// WASI 0.3: the component exports `wasi:cli/run@0.3.x`.
     P3,
+}
+
+impl WasiVersion {
+    /// Both versions, oldest first.
+    pub const ALL: [WasiVersion; 2] = [WasiVersion::P2, WasiVersion::P3];
+
+    /// `"WASI 0.2"` or `"WASI 0.3"`.
+    pub fn label(self) -> &'static str {
+        match self {
+            WasiVersion::P2 => "WASI 0.2",
+            WasiVersion::P3 => "WASI 0.3",
+        }
+    }
+
+    /// `"p2"` or `"p3"`, as `DIVERGENCES.md` and the command line spell them.
+    pub fn short(self) -> &'static str {
+        match self {
+            WasiVersion::P2 => "p2",
+            WasiVersion::P3 => "p3",
+        }
+    }
+
+    /// Parses `p2` / `p3` (also `0.2` / `0.3`, `wasi-p2`, `preview2`...).
+    pub fn parse(s: &str) -> Option<WasiVersion> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "p2" | "0.2" | "wasi-p2" | "wasip2" | "preview2" => Some(WasiVersion::P2),
+            "p3" | "0.3" | "wasi-p3" | "wasip3" | "preview3" => Some(WasiVersion::P3),
+            _ => None,
+        }
+    }
+
+    /// The conformance component built with this host for this version (`None`: the WASI 0.3
+    /// build was skipped, see `host/build.rs`).
+    pub fn default_suite(self) -> Option<&'static str> {
+        match self {
+            WasiVersion::P2 => Some(GUEST_TESTS_COMPONENT),
+            WasiVersion::P3 => GUEST_TESTS_P3_COMPONENT,
+        }
+    }
+}
+
+impl std::fmt::Display for WasiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
 }
 
 /// Detects the WASI version of a command component from its exports.
@@ -396,6 +478,28 @@ pub fn wasi_version(engine: &Engine, component: &Component) -> WasiVersion {
         .exports(engine)
         .any(|(name, _)| name.starts_with("wasi:cli/run@0.3."));
     if p3 { WasiVersion::P3 } else { WasiVersion::P2 }
+}
+
+/// Which suite world a component exports: `wasio:harness/runner-p3@..` is WASI 0.3,
+/// `wasio:harness/runner@..` WASI 0.2, anything else is not a suite (`None`).
+pub fn suite_version(engine: &Engine, component: &Component) -> Option<WasiVersion> {
+    let names: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let exports = |iface: &str| {
+        names
+            .iter()
+            .any(|n| n.strip_prefix(iface).is_some_and(|v| v.starts_with('@')))
+    };
+    if exports(RUNNER_P3_EXPORT) {
+        Some(WasiVersion::P3)
+    } else if exports(RUNNER_EXPORT) {
+        Some(WasiVersion::P2)
+    } else {
+        None
+    }
 }
 
 impl Drop for Host {
@@ -425,7 +529,35 @@ async fn with_limits<T>(
 /// The conformance suite component, ready to instantiate.
 pub struct Suite<'h> {
     host: &'h Host,
-    pre: ConformancePre<State>,
+    pre: SuitePre,
+}
+
+/// The suite's world, pre-instantiated.
+enum SuitePre {
+    /// `wasio:harness/runner`: plain exports.
+    P2(ConformancePre<State>),
+    /// `wasio:harness/runner-p3`: `run-case` and `run-probe` are `async func`s.
+    P3(ConformanceP3Pre<State>),
+}
+
+/// The guest's outcome as the host's type (from the WASI 0.2 world).
+fn outcome_p2(o: bindings::exports::wasio::harness::runner::Outcome) -> guest_tests::Outcome {
+    guest_tests::Outcome {
+        passed: o.passed,
+        message: o.message,
+        transcript: o.transcript,
+        notes: o.notes,
+    }
+}
+
+/// The guest's outcome as the host's type (from the WASI 0.3 world).
+fn outcome_p3(o: bindings_p3::exports::wasio::harness::runner_p3::Outcome) -> guest_tests::Outcome {
+    guest_tests::Outcome {
+        passed: o.passed,
+        message: o.message,
+        transcript: o.transcript,
+        notes: o.notes,
+    }
 }
 
 /// What running one case (or probe) in wasmtime produced.
@@ -480,7 +612,9 @@ impl CaseReport {
 
 /// The number of live resources (streams, sockets, pollables...) in a store's table.
 /// Filesystem descriptors are left out: wasi-libc opens the preopened directories once, on
-/// first use, and keeps them for the instance's life.
+/// first use, and keeps them for the instance's life. For a WASI 0.3 guest this counts the host
+/// resources (sockets, WASI 0.2 streams and pollables); its 0.3 streams, futures and waitable
+/// sets live in wasmtime's own tables, which have no public count.
 fn live_handles(store: &mut Store<State>) -> usize {
     store
         .data_mut()
@@ -502,6 +636,14 @@ fn describe_error(e: &wasmtime::Error) -> String {
 }
 
 impl Suite<'_> {
+    /// The WASI version the suite was built for (which world it exports).
+    pub fn wasi_version(&self) -> WasiVersion {
+        match self.pre {
+            SuitePre::P2(_) => WasiVersion::P2,
+            SuitePre::P3(_) => WasiVersion::P3,
+        }
+    }
+
     /// The case names the guest lists.
     pub async fn list_cases(&self) -> Result<Vec<String>> {
         let (out, err) = self.host.capture_pipes();
@@ -511,11 +653,22 @@ impl Suite<'_> {
             false,
             &RunOptions::default(),
         )?;
+        // `list-cases` is a plain (synchronous) export in both worlds.
         let fut = async {
-            let inst = self.pre.instantiate_async(&mut store).await?;
-            inst.wasio_harness_runner()
-                .call_list_cases(&mut store)
-                .await
+            match &self.pre {
+                SuitePre::P2(pre) => {
+                    let inst = pre.instantiate_async(&mut store).await?;
+                    inst.wasio_harness_runner()
+                        .call_list_cases(&mut store)
+                        .await
+                }
+                SuitePre::P3(pre) => {
+                    let inst = pre.instantiate_async(&mut store).await?;
+                    inst.wasio_harness_runner_p3()
+                        .call_list_cases(&mut store)
+                        .await
+                }
+            }
         };
         with_limits(self.host.config.timeout, fut).await
     }
@@ -555,34 +708,49 @@ impl Suite<'_> {
         };
         let started = Instant::now();
         let fut = async {
-            let inst = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .context("instantiate guest-tests")?;
-            let runner = inst.wasio_harness_runner();
-            let before = live_handles(&mut store);
-            let out = if probe {
-                runner.call_run_probe(&mut store, name).await
-            } else {
-                runner.call_run_case(&mut store, name).await
-            }?;
-            Ok((out, before, live_handles(&mut store)))
+            match &self.pre {
+                SuitePre::P2(pre) => {
+                    let inst = pre
+                        .instantiate_async(&mut store)
+                        .await
+                        .context("instantiate guest-tests")?;
+                    let runner = inst.wasio_harness_runner();
+                    let before = live_handles(&mut store);
+                    let out = if probe {
+                        runner.call_run_probe(&mut store, name).await
+                    } else {
+                        runner.call_run_case(&mut store, name).await
+                    }?;
+                    Ok((outcome_p2(out), before, live_handles(&mut store)))
+                }
+                SuitePre::P3(pre) => {
+                    let inst = pre
+                        .instantiate_async(&mut store)
+                        .await
+                        .context("instantiate guest-tests (WASI 0.3)")?;
+                    let before = live_handles(&mut store);
+                    // An `async func` export: called concurrently, inside the store's event
+                    // loop, where the guest may block (in `waitable-set.wait`).
+                    let name = name.to_string();
+                    let out = store
+                        .run_concurrent(async move |accessor| {
+                            let runner = inst.wasio_harness_runner_p3();
+                            if probe {
+                                runner.call_run_probe(accessor, name).await
+                            } else {
+                                runner.call_run_case(accessor, name).await
+                            }
+                        })
+                        .await??;
+                    Ok((outcome_p3(out), before, live_handles(&mut store)))
+                }
+            }
         };
         let res = with_limits(self.host.config.timeout, fut).await;
         let elapsed = started.elapsed();
         let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
         let (outcome, failure, handles) = match res {
-            Ok((o, before, after)) => (
-                Some(guest_tests::Outcome {
-                    passed: o.passed,
-                    message: o.message,
-                    transcript: o.transcript,
-                    notes: o.notes,
-                }),
-                None,
-                Some((before, after)),
-            ),
+            Ok((o, before, after)) => (Some(o), None, Some((before, after))),
             Err(e) => (None, Some(describe_error(&e)), None),
         };
         CaseReport {

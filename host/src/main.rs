@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use wasio_host::compare::{self, Verdict};
 use wasio_host::{
-    CaseReport, Flavor, GUEST_TESTS_COMPONENT, Host, HostConfig, RunOptions, divergences,
+    CaseReport, Flavor, Host, HostConfig, RunOptions, Suite, WasiVersion, divergences,
 };
 
 #[derive(Parser)]
@@ -53,6 +53,27 @@ enum RuntimeArg {
     MultiThread,
 }
 
+/// Which WASI builds of the suite to run.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WasiArg {
+    /// The WASI 0.2 build (`wasio:harness/runner`).
+    P2,
+    /// The WASI 0.3 build (`wasio:harness/runner-p3`, guest-tests with feature `p3`).
+    P3,
+    /// Both.
+    All,
+}
+
+impl WasiArg {
+    fn worlds(self) -> &'static [WasiVersion] {
+        match self {
+            WasiArg::P2 => &[WasiVersion::P2],
+            WasiArg::P3 => &[WasiVersion::P3],
+            WasiArg::All => &WasiVersion::ALL,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a `wasi:cli` command component (an example, a binary or a test harness built for
@@ -86,8 +107,13 @@ enum Cmd {
     },
     /// Run the conformance suite component in wasmtime, one fresh store per case.
     Test {
-        /// The suite component (default: the one built with this host).
-        component: Option<PathBuf>,
+        /// Suite components, WASI 0.2 or 0.3 builds (told apart by their exports; at most one
+        /// of each). Default: the ones built with this host, for the worlds `--wasi` selects.
+        components: Vec<PathBuf>,
+        /// Which builds of the suite to run: `p2`, `p3` or `all`. Default: the worlds of the
+        /// components given, else `p2`.
+        #[arg(long, value_enum)]
+        wasi: Option<WasiArg>,
         /// Only cases whose name contains this text.
         #[arg(long)]
         filter: Option<String>,
@@ -95,12 +121,17 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Run the suite natively (in this process) and in wasmtime and compare per case; also
-    /// checks the WASI side of every listed divergence. Exits non-zero on any failure or
-    /// unlisted disagreement.
+    /// Run the suite natively (in this process) and in wasmtime, one column per WASI build
+    /// (0.2 and 0.3), and compare per case; also checks the WASI side of every listed
+    /// divergence. Exits non-zero on any failure or unlisted disagreement in any column.
     Compare {
-        /// The suite component (default: the one built with this host).
-        component: Option<PathBuf>,
+        /// Suite components, WASI 0.2 or 0.3 builds (told apart by their exports; at most one
+        /// of each). Default: the ones built with this host, for the worlds `--wasi` selects.
+        components: Vec<PathBuf>,
+        /// Which builds of the suite to compare with native: `p2`, `p3` or `all`. Default:
+        /// the worlds of the components given, else `all` (both built with this host).
+        #[arg(long, value_enum)]
+        wasi: Option<WasiArg>,
         /// Only cases whose name contains this text.
         #[arg(long)]
         filter: Option<String>,
@@ -182,21 +213,23 @@ fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCod
             ))
         }
         Cmd::Test {
-            component,
+            components,
+            wasi,
             filter,
             json,
         } => {
-            let path = component.unwrap_or_else(|| PathBuf::from(GUEST_TESTS_COMPONENT));
-            rt.block_on(test(&host, &path, filter.as_deref(), json))
+            let suites = load_suites(&host, &components, wasi, WasiArg::P2)?;
+            rt.block_on(test(&suites, filter.as_deref(), json))
         }
         Cmd::Compare {
-            component,
+            components,
+            wasi,
             filter,
             divergences,
         } => {
-            let path = component.unwrap_or_else(|| PathBuf::from(GUEST_TESTS_COMPONENT));
+            let suites = load_suites(&host, &components, wasi, WasiArg::All)?;
             let list_path = divergences.unwrap_or_else(divergences::default_path);
-            rt.block_on(compare(&host, &path, filter.as_deref(), &list_path))
+            rt.block_on(compare(&host, &suites, filter.as_deref(), &list_path))
         }
     }
 }
@@ -255,6 +288,76 @@ fn program_name(path: &Path) -> String {
         .unwrap_or_else(|| "guest".into())
 }
 
+/// The suites to run, in world order (WASI 0.2 first): the worlds are `--wasi`'s, else those
+/// of the components given, else `default`'s; each is the component given for it, else the
+/// one built with this host.
+fn load_suites<'h>(
+    host: &'h Host,
+    components: &[PathBuf],
+    wasi: Option<WasiArg>,
+    default: WasiArg,
+) -> wasmtime::Result<Vec<Suite<'h>>> {
+    let mut given: Vec<Suite<'h>> = Vec::new();
+    for path in components {
+        let suite = host.suite(path)?;
+        let world = suite.wasi_version();
+        if given.iter().any(|s| s.wasi_version() == world) {
+            wasmtime::bail!(
+                "{}: a second {world} suite (give at most one per world)",
+                path.display()
+            );
+        }
+        given.push(suite);
+    }
+    let worlds: Vec<WasiVersion> = match wasi {
+        Some(w) => w.worlds().to_vec(),
+        None if !given.is_empty() => given.iter().map(Suite::wasi_version).collect(),
+        // By default, the worlds this host was built with (the WASI 0.3 build may be skipped).
+        None => default
+            .worlds()
+            .iter()
+            .copied()
+            .filter(|w| w.default_suite().is_some())
+            .collect(),
+    };
+    if let Some(extra) = given.iter().find(|s| !worlds.contains(&s.wasi_version())) {
+        wasmtime::bail!(
+            "a {} suite was given, but --wasi selects {}",
+            extra.wasi_version(),
+            worlds
+                .iter()
+                .map(|w| w.short())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut suites = Vec::with_capacity(worlds.len());
+    for world in WasiVersion::ALL {
+        if !worlds.contains(&world) {
+            continue;
+        }
+        if let Some(i) = given.iter().position(|s| s.wasi_version() == world) {
+            suites.push(given.swap_remove(i));
+            continue;
+        }
+        let Some(path) = world.default_suite() else {
+            wasmtime::bail!(
+                "no {world} suite was built with this host (WASIO_HOST_SKIP_P3 was set): give \
+                 its path"
+            );
+        };
+        let suite = host.suite(Path::new(path))?;
+        if suite.wasi_version() != world {
+            wasmtime::bail!("{path} is a {} suite, not {world}", suite.wasi_version());
+        }
+        suites.push(suite);
+    }
+    if suites.is_empty() {
+        wasmtime::bail!("no suite to run");
+    }
+    Ok(suites)
+}
+
 fn selected(cases: Vec<String>, filter: Option<&str>) -> Vec<String> {
     cases
         .into_iter()
@@ -263,143 +366,238 @@ fn selected(cases: Vec<String>, filter: Option<&str>) -> Vec<String> {
 }
 
 async fn test(
-    host: &Host,
-    path: &Path,
+    suites: &[Suite<'_>],
     filter: Option<&str>,
     json: bool,
 ) -> wasmtime::Result<ExitCode> {
-    let suite = host.suite(path)?;
-    let cases = selected(suite.list_cases().await?, filter);
-    let (mut passed, mut failed) = (0usize, 0usize);
-    for name in &cases {
-        if !json {
-            eprint!("{name} ... ");
+    let several = suites.len() > 1;
+    let mut ok = true;
+    for suite in suites {
+        let world = suite.wasi_version();
+        let cases = selected(suite.list_cases().await?, filter);
+        let (mut passed, mut failed) = (0usize, 0usize);
+        for name in &cases {
+            if !json {
+                if several {
+                    eprint!("{}: ", world.short());
+                }
+                eprint!("{name} ... ");
+            }
+            let report = suite.run_case(name).await;
+            if report.passed() {
+                passed += 1;
+            } else {
+                failed += 1;
+            }
+            if json {
+                println!("{}", report_json(&report, world));
+            } else if report.passed() {
+                eprintln!("ok ({} ms)", report.elapsed.as_millis());
+            } else {
+                eprintln!("FAILED\n{}", indent(&report.explain()));
+            }
         }
-        let report = suite.run_case(name).await;
-        if report.passed() {
-            passed += 1;
+        // One world: `N passed, M failed`; several: one such line per world, named.
+        let summary = if several {
+            format!("{world}: {passed} passed, {failed} failed")
         } else {
-            failed += 1;
-        }
+            format!("{passed} passed, {failed} failed")
+        };
         if json {
-            println!("{}", report_json(&report));
-        } else if report.passed() {
-            eprintln!("ok ({} ms)", report.elapsed.as_millis());
+            eprintln!("{summary}");
         } else {
-            eprintln!("FAILED\n{}", indent(&report.explain()));
+            println!("{summary}");
         }
+        ok &= failed == 0 && !cases.is_empty();
     }
-    let summary = format!("{passed} passed, {failed} failed");
-    if json {
-        eprintln!("{summary}");
-    } else {
-        println!("{summary}");
-    }
-    Ok(if failed == 0 && !cases.is_empty() {
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
+/// The counts of one WASI column (or, for the last summary line, of the rows).
+#[derive(Default)]
+struct Tally {
+    agree: usize,
+    listed: usize,
+    bad: usize,
+    probes: usize,
+    probes_bad: usize,
+}
+
+impl Tally {
+    fn count(&mut self, verdict: &Verdict) {
+        match verdict {
+            Verdict::Agree => self.agree += 1,
+            Verdict::Listed(_) => self.listed += 1,
+            Verdict::Disagree(_) => self.bad += 1,
+        }
+    }
+
+    fn line(&self, cases: usize) -> String {
+        format!(
+            "{cases} cases: {} agree, {} listed divergences, {} disagree; {} divergence probes, {} failed",
+            self.agree, self.listed, self.bad, self.probes, self.probes_bad
+        )
+    }
+}
+
 async fn compare(
     host: &Host,
-    path: &Path,
+    suites: &[Suite<'_>],
     filter: Option<&str>,
     list_path: &Path,
 ) -> wasmtime::Result<ExitCode> {
     let list = divergences::load(list_path).map_err(wasmtime::Error::msg)?;
-    let suite = host.suite(path)?;
-    let guest_cases = suite.list_cases().await?;
-    let mut bad = 0usize;
-    if guest_cases
-        .iter()
-        .map(String::as_str)
-        .ne(guest_tests::CASES.iter().copied())
-    {
-        eprintln!("the component's case list differs from this host's (rebuild the component)");
-        bad += 1;
+    let worlds: Vec<WasiVersion> = suites.iter().map(Suite::wasi_version).collect();
+    let mut tallies: Vec<Tally> = worlds.iter().map(|_| Tally::default()).collect();
+    let mut total = Tally::default();
+    for (suite, tally) in suites.iter().zip(&mut tallies) {
+        let guest_cases = suite.list_cases().await?;
+        if guest_cases
+            .iter()
+            .map(String::as_str)
+            .ne(guest_tests::CASES.iter().copied())
+        {
+            eprintln!(
+                "the {} component's case list differs from this host's (rebuild the component)",
+                suite.wasi_version()
+            );
+            tally.bad += 1;
+            total.bad += 1;
+        }
     }
-    let cases = selected(guest_cases, filter);
+    // The host's own list: every case runs natively, and in each component (a case a
+    // component lacks fails there).
+    let cases = selected(
+        guest_tests::CASES.iter().map(|c| c.to_string()).collect(),
+        filter,
+    );
     let native_timeout = host.config().timeout.unwrap_or(Duration::from_secs(600));
     let width = cases.iter().map(String::len).max().unwrap_or(4).max(4);
-    println!(
-        "{:width$}  {:6}  {:6}  transcripts",
-        "case", "native", "wasi"
-    );
-    let (mut agree, mut listed) = (0usize, 0usize);
+    let col = worlds
+        .iter()
+        .map(|w| w.label().len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut header = format!("{:width$}  {:6}", "case", "native");
+    for w in &worlds {
+        header.push_str(&format!("  {:col$}", w.label()));
+    }
+    println!("{header}  transcripts");
+    let suite_refs: Vec<&Suite<'_>> = suites.iter().collect();
+    let pass = |p: bool| if p { "pass" } else { "FAIL" };
     for name in &cases {
-        let row = compare::compare_case(&suite, name, native_timeout, &list).await;
-        let pass = |p: bool| if p { "pass" } else { "FAIL" };
-        let same = if row.same_transcript {
-            "equal"
+        let row = compare::compare_case(&suite_refs, name, native_timeout, &list).await;
+        for (c, tally) in row.columns.iter().zip(&mut tallies) {
+            tally.count(&c.verdict);
+        }
+        total.count(&row.verdict);
+        let mut line = format!("{:width$}  {:6}", row.name, pass(row.native.passed));
+        for c in &row.columns {
+            line.push_str(&format!("  {:col$}", pass(c.report.passed())));
+        }
+        let same = |s: bool| if s { "equal" } else { "DIFFER" };
+        let transcripts = if row.columns.iter().all(|c| c.same_transcript) {
+            "equal".to_string()
+        } else if row.columns.len() == 1 || row.columns.iter().all(|c| !c.same_transcript) {
+            "DIFFER".to_string()
         } else {
-            "DIFFER"
+            row.columns
+                .iter()
+                .map(|c| format!("{} {}", c.world.short(), same(c.same_transcript)))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let note = match &row.verdict {
-            Verdict::Agree => {
-                agree += 1;
-                String::new()
-            }
-            Verdict::Listed(id) => {
-                listed += 1;
-                format!("  (listed divergence: {id})")
-            }
-            Verdict::Disagree(_) => {
-                bad += 1;
-                "  <-- disagreement".to_string()
-            }
+            Verdict::Agree => String::new(),
+            Verdict::Listed(id) => format!("  (listed divergence: {id})"),
+            Verdict::Disagree(_) => "  <-- disagreement".to_string(),
         };
-        println!(
-            "{:width$}  {:6}  {:6}  {same}{note}",
-            row.name,
-            pass(row.native.passed),
-            pass(row.wasi.passed())
-        );
+        println!("{line}  {transcripts}{note}");
         if let Verdict::Disagree(why) = &row.verdict {
             println!("{}", indent(why));
         }
         for n in &row.native.notes {
             println!("    native: {n}");
         }
-        for n in row.wasi.outcome.iter().flat_map(|o| &o.notes) {
-            println!("    wasi:   {n}");
+        for c in &row.columns {
+            for n in c.report.outcome.iter().flat_map(|o| &o.notes) {
+                println!("    {}:     {n}", c.world.short());
+            }
         }
     }
     println!();
     println!("divergences ({}):", list_path.display());
-    let mut probes_bad = 0usize;
     for d in &list {
         let Some(probe) = &d.probe else {
             let test = d.test.as_deref().unwrap_or("-");
             println!("  {:24} WASI side checked by the host test {test}", d.id);
             continue;
         };
-        let report = suite.run_probe(probe).await;
-        let ok = report.passed();
-        if !ok {
-            probes_bad += 1;
+        let mut results = Vec::new();
+        let mut failures = Vec::new();
+        for (suite, tally) in suites.iter().zip(&mut tallies) {
+            let world = suite.wasi_version();
+            if !d.applies_to(world) {
+                continue;
+            }
+            let report = suite.run_probe(probe).await;
+            tally.probes += 1;
+            total.probes += 1;
+            let ok = report.passed();
+            if !ok {
+                tally.probes_bad += 1;
+                total.probes_bad += 1;
+                failures.push((world, report));
+            }
+            results.push(format!(
+                "{} {}",
+                world.short(),
+                if ok { "ok" } else { "FAILED" }
+            ));
+        }
+        if results.is_empty() {
+            let only: Vec<&str> = d.worlds.iter().map(|w| w.short()).collect();
+            println!(
+                "  {:24} not for the worlds compared (only {})",
+                d.id,
+                only.join(", ")
+            );
+            continue;
         }
         println!(
             "  {:24} WASI side checked by probe `{probe}`: {}",
             d.id,
-            if ok { "ok" } else { "FAILED" }
+            results.join(", ")
         );
-        if !ok {
-            println!("{}", indent(&report.explain()));
+        for (world, report) in failures {
+            println!("{}", indent(&format!("{world}: {}", report.explain())));
         }
     }
     println!();
-    println!(
-        "{} cases: {agree} agree, {listed} listed divergences, {bad} disagree; {} divergence probes, {probes_bad} failed",
-        cases.len(),
-        list.iter().filter(|d| d.probe.is_some()).count()
-    );
-    Ok(if bad == 0 && probes_bad == 0 && !cases.is_empty() {
-        ExitCode::SUCCESS
+    if worlds.len() > 1 {
+        for (w, tally) in worlds.iter().zip(&tallies) {
+            println!("{w}: {}", tally.line(cases.len()));
+        }
+    }
+    // Every world together: a case agrees when it agrees in every column.
+    let prefix = if worlds.len() > 1 {
+        "every world: "
     } else {
-        ExitCode::FAILURE
-    })
+        ""
+    };
+    println!("{prefix}{}", total.line(cases.len()));
+    Ok(
+        if total.bad == 0 && total.probes_bad == 0 && !cases.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 fn indent(text: &str) -> String {
@@ -427,19 +625,20 @@ fn json_str(s: &str) -> String {
     out
 }
 
-fn report_json(r: &CaseReport) -> String {
+fn report_json(r: &CaseReport, world: WasiVersion) -> String {
     let (message, transcript) = match &r.outcome {
         Some(o) => (o.message.clone(), o.transcript.clone()),
         None => (r.failure.clone().unwrap_or_default(), Vec::new()),
     };
     let transcript: Vec<String> = transcript.iter().map(|e| json_str(e)).collect();
     format!(
-        "{{\"case\":{},\"passed\":{},\"elapsed_ms\":{},\"message\":{},\"transcript\":[{}],\"stderr\":{}}}",
+        "{{\"case\":{},\"passed\":{},\"elapsed_ms\":{},\"message\":{},\"transcript\":[{}],\"stderr\":{},\"wasi\":{}}}",
         json_str(&r.name),
         r.passed(),
         r.elapsed.as_millis(),
         json_str(&message),
         transcript.join(","),
-        json_str(&r.stderr)
+        json_str(&r.stderr),
+        json_str(world.short())
     )
 }

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-use wasio_host::{GUEST_TESTS_COMPONENT, Host, HostConfig, Suite};
+use wasio_host::{GUEST_TESTS_COMPONENT, GUEST_TESTS_P3_COMPONENT, Host, HostConfig, Suite};
 
 mod cli;
 mod conformance;
@@ -18,14 +18,32 @@ mod http;
 mod imports;
 mod p3;
 
-/// The host with default limits and the suite component, compiled once per test process.
-pub fn suite() -> &'static Suite<'static> {
+/// The host with default limits, shared by [`suite`] and [`suite_p3`].
+fn host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| Host::new(HostConfig::default()).expect("host"))
+}
+
+/// The suite component (WASI 0.2), compiled once per test process.
+pub fn suite() -> &'static Suite<'static> {
     static SUITE: OnceLock<Suite<'static>> = OnceLock::new();
     SUITE.get_or_init(|| {
-        let host = HOST.get_or_init(|| Host::new(HostConfig::default()).expect("host"));
-        host.suite(std::path::Path::new(GUEST_TESTS_COMPONENT))
+        host()
+            .suite(std::path::Path::new(GUEST_TESTS_COMPONENT))
             .expect("load the suite component")
+    })
+}
+
+/// The suite built for WASI 0.3 (`guest-tests` with feature `p3`), compiled once per test
+/// process.
+pub fn suite_p3() -> &'static Suite<'static> {
+    static SUITE: OnceLock<Suite<'static>> = OnceLock::new();
+    SUITE.get_or_init(|| {
+        let path = GUEST_TESTS_P3_COMPONENT
+            .expect("the WASI 0.3 suite was built (unset WASIO_HOST_SKIP_P3 and rebuild)");
+        host()
+            .suite(std::path::Path::new(path))
+            .expect("load the WASI 0.3 suite component")
     })
 }
 

@@ -86,3 +86,88 @@ fn the_probe_gets_the_same_network_policy() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The suite built for WASI 0.3 exports `wasio:harness/runner-p3` and is run as such; it lists
+/// exactly the cases of the WASI 0.2 build (and of this host).
+#[test]
+fn the_p3_suite_is_detected_as_wasi_p3_and_lists_the_same_cases() {
+    let (p2, p3) = (crate::suite(), crate::suite_p3());
+    assert_eq!(p2.wasi_version(), WasiVersion::P2);
+    assert_eq!(p3.wasi_version(), WasiVersion::P3);
+    let p2_cases = crate::block_on(p2.list_cases()).expect("list-cases (WASI 0.2)");
+    let p3_cases = crate::block_on(p3.list_cases()).expect("list-cases (WASI 0.3)");
+    assert_eq!(p3_cases, p2_cases);
+    assert_eq!(p3_cases, guest_tests::CASES, "rebuild the guest components");
+    // Detection looks at the exports: neither a command nor the probe is a suite.
+    let host = Host::new(HostConfig::default()).expect("a host");
+    let probe = host.suite(Path::new(WASI_P3_PROBE_COMPONENT));
+    let err = probe.err().expect("the probe is not a suite").to_string();
+    assert!(err.contains("exports neither"), "{err}");
+}
+
+/// One timer case through the `async func` export, under the same checks as every WASI 0.2
+/// case: it passes, leaves nothing behind, and records what it records natively.
+#[test]
+fn a_timer_case_passes_in_the_p3_suite() {
+    let name = "tmr02_timers_fire_in_deadline_order";
+    let report = crate::block_on(crate::suite_p3().run_case(name));
+    assert!(report.passed(), "{name}: {}", report.explain());
+    let (before, after) = report.handles.expect("the case returned");
+    assert_eq!(after, before, "the guest left resources behind");
+    let native = guest_tests::run_case(name);
+    assert!(native.passed, "{}", native.message);
+    assert_eq!(
+        report.outcome.expect("an outcome").transcript,
+        native.transcript
+    );
+}
+
+/// `run-probe` goes through the same path; unknown names are failed outcomes, not traps.
+#[test]
+fn unknown_case_and_probe_are_failed_outcomes_in_the_p3_suite() {
+    let suite = crate::suite_p3();
+    for (report, says) in [
+        (
+            crate::block_on(suite.run_case("no_such_case")),
+            "unknown case",
+        ),
+        (
+            crate::block_on(suite.run_probe("no_such_probe")),
+            "unknown probe",
+        ),
+    ] {
+        let outcome = report.outcome.expect("the guest returned");
+        assert!(!outcome.passed);
+        assert!(outcome.message.contains(says), "{}", outcome.message);
+    }
+}
+
+/// The limits hold for the WASI 0.3 suite too, inside `run_concurrent`: a guest waiting on
+/// a timer is stopped by the wall-clock limit, one running wasm by the epoch (CPU) limit, and
+/// both are reported like any other failure.
+#[test]
+fn the_p3_suite_gets_the_same_limits() {
+    use std::time::Duration;
+    let path = wasio_host::GUEST_TESTS_P3_COMPONENT.expect("the WASI 0.3 suite was built");
+    // The case sleeps 30 ms twice: 10 ms is not enough.
+    let host = Host::new(HostConfig {
+        timeout: Some(Duration::from_millis(10)),
+        ..HostConfig::default()
+    })
+    .expect("a host");
+    let suite = host.suite(Path::new(path)).expect("load the suite");
+    let report = crate::block_on(suite.run_case("tmr04_sleep_never_returns_early"));
+    assert!(!report.passed());
+    let failure = report.failure.clone().unwrap_or_default();
+    assert!(failure.contains("wall-clock limit"), "{}", report.explain());
+    let host = Host::new(HostConfig {
+        cpu_limit: Some(Duration::from_secs(1)),
+        ..HostConfig::default()
+    })
+    .expect("a host");
+    let suite = host.suite(Path::new(path)).expect("load the suite");
+    let report = crate::block_on(suite.run_probe("spin"));
+    assert!(!report.passed());
+    let failure = report.failure.clone().unwrap_or_default();
+    assert!(failure.contains("CPU limit"), "{}", report.explain());
+}
