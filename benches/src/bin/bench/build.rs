@@ -3,7 +3,9 @@
 //! * the native binaries of this package (`cargo build --release -p wasio-benches --bins`);
 //! * the guests (`benches/guests`, a workspace of its own) for wasm32-wasip2 in
 //!   `<target>/bench-guests`, and `tokio-echo` once more with `--cfg tokio_unstable` in
-//!   `<target>/bench-guests-tokio` (that flag must not reach the other guests' build);
+//!   `<target>/bench-guests-tokio` (that flag must not reach the other guests' build), and
+//!   `wasio-p3-echo` alone in `<target>/bench-guests-p3` (its `wasi-p3` feature must not reach
+//!   the other guests' wasio either);
 //! * `wasio-host` (`cargo build --release -p wasio-host`), unless `WASIO_HOST` names one.
 //!
 //! Each nested build drops the outer build's flags (`CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`),
@@ -25,6 +27,9 @@ pub struct Paths {
     pub guests: PathBuf,
     /// The tokio guest built with `--cfg tokio_unstable`.
     pub tokio_guest: PathBuf,
+    /// The wasio guest on the WASI 0.3 backend, built alone (its feature must not reach the
+    /// other guests).
+    pub p3_guest: PathBuf,
     /// The `wasio-host` binary.
     pub host: PathBuf,
 }
@@ -50,6 +55,7 @@ impl Paths {
         Ok(Paths {
             guests: target.join("bench-guests/wasm32-wasip2/release"),
             tokio_guest: target.join("bench-guests-tokio/wasm32-wasip2/release/tokio-echo.wasm"),
+            p3_guest: target.join("bench-guests-p3/wasm32-wasip2/release/wasio_p3_echo.wasm"),
             root,
             target,
             bins,
@@ -98,7 +104,7 @@ pub fn native(p: &Paths) -> Result<(), String> {
     run(cmd)
 }
 
-/// Builds the guests, and `tokio-echo` with `--cfg tokio_unstable`.
+/// Builds the guests, `tokio-echo` with `--cfg tokio_unstable`, and `wasio-p3-echo` alone.
 pub fn guests(p: &Paths) -> Result<(), String> {
     let dir = p.root.join("benches/guests");
     let mut cmd = cargo();
@@ -117,6 +123,18 @@ pub fn guests(p: &Paths) -> Result<(), String> {
             "wasm32-wasip2",
             "-p",
             "tokio-echo",
+        ]);
+    run(cmd)?;
+    let mut cmd = cargo();
+    cmd.current_dir(&dir)
+        .env("CARGO_TARGET_DIR", p.target.join("bench-guests-p3"))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            "wasio-p3-echo",
         ]);
     run(cmd)
 }

@@ -127,6 +127,8 @@ const CONTENDERS: &[(&str, World, &str)] = &[
     ("wstd-wasm", World::Wasm, "rival"),
     ("raw-wasm", World::Wasm, "floor"),
     ("tokio-wasm", World::Wasm, "other"),
+    // wasio on its WASI 0.3 backend: its ratios read against the WASI 0.2 rival and floor.
+    ("wasio-p3-wasm", World::Wasm, "other"),
 ];
 
 /// One echo configuration.
@@ -472,6 +474,7 @@ impl Runner<'_> {
                 let component = match (base, c.id.as_str()) {
                     (Some(b), _) => b.echo_wasm.clone(),
                     (None, "tokio-wasm") => p.tokio_guest.clone(),
+                    (None, "wasio-p3-wasm") => p.p3_guest.clone(),
                     (None, id) => p.guest(&format!("{}-echo", id.trim_end_matches("-wasm"))),
                 };
                 let mut cmd = Command::new(&p.host);
