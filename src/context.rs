@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use crate::core::{Core, EventLoop};
 use crate::error::Error;
+use crate::sys;
 
 thread_local! {
     /// The loop running on this thread.
@@ -18,6 +19,8 @@ thread_local! {
 /// Marks a loop running on this thread for the guard's lifetime.
 pub(crate) struct RunGuard {
     core: Rc<Core>,
+    /// The backend's per-run setup (the WASI 0.3 reactor), undone after `Drop::drop` above.
+    _sys: sys::Entered,
 }
 
 impl Drop for RunGuard {
@@ -37,7 +40,10 @@ pub(crate) fn any_running() -> bool {
 pub(crate) fn enter(core: &Rc<Core>) -> RunGuard {
     core.running.set(true);
     CURRENT.with(|c| *c.borrow_mut() = Some(core.clone()));
-    RunGuard { core: core.clone() }
+    RunGuard {
+        core: core.clone(),
+        _sys: sys::enter(),
+    }
 }
 
 /// Runs `f` with the loop running on this thread.

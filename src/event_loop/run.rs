@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::executor::THREAD_JOIN_TIMEOUT;
 use crate::handle::{Call, Entry, EntryRef, Handle};
 use crate::ready::Ready;
+use crate::sys;
 use crate::task::join::{spawn_on, tasks_settled};
 use crate::task::state::TaskKind;
 
@@ -202,6 +203,8 @@ impl EventLoop {
     /// killed and reaped (their exit watchers are destroyed; see [`crate::process`]).
     pub fn close(&self) -> Result<(), Error> {
         let core = &self.core;
+        // Tasks and sources are dropped below: with the backend's reactor (WASI 0.3).
+        let _sys = sys::enter();
         if core.running.get() {
             return Err(Error::close_running());
         }

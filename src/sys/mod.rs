@@ -24,7 +24,9 @@
 //!   - `Driver::arm(&mut self, token: Token, dir: Direction, handle: WaitHandle)`: a task now
 //!     waits on `token` in `dir`. Natively a no-op (mio watches both directions of every
 //!     registered source, edge-triggered). On WASI the pollable behind `handle` joins the list
-//!     the next waits poll, until it fires once (one-shot) or is disarmed. Idempotent.
+//!     the next waits poll, until it fires once (one-shot) or is disarmed. On WASI 0.3 the
+//!     source starts the operation whose completion ends the wait (or queues the event when
+//!     the direction is ready already). Idempotent.
 //!   - `Driver::disarm(&mut self, token: Token)`: forget every armed direction of `token`. Must
 //!     be called before the pollables behind its handles are dropped.
 //!   - `Driver::armed(&self) -> usize`: how many (source, direction) pairs are armed.
@@ -34,6 +36,10 @@
 //! * `Unparker`: `Clone + Send + Sync`; `unpark()` makes the current or next `wait` return
 //!   early. It never fails: errors of the wake-up write are swallowed (asyncio
 //!   `_write_to_self`). On WASI, which has no threads, it is a no-op.
+//! * `enter() -> Entered`: what the backend needs in place while a loop runs, closes or is
+//!   dropped (the loop holds the guard; natively and on WASI 0.2 nothing; on WASI 0.3 its
+//!   reactor is wit-bindgen's current task, so every future a task polls or drops registers
+//!   its waitables with the loop's set, and the previous task is restored after).
 //! * `clock_resolution() -> Duration`: resolution of the monotonic clock behind `Instant`
 //!   (TMR-03).
 //! * `THREADS: bool`: whether the target can run threads (the executor's pool; without
@@ -53,7 +59,9 @@
 //!   `connect(&mut self, peer)` (on WASI the streams and their pollables are replaced: the
 //!   caller disarms first and takes the new `wait_handles` after), `try_send(buf, target)`,
 //!   `try_recv(buf) -> (n, from)` (one datagram per call, truncated to `buf`; an empty
-//!   datagram is `Ok((0, from))`), `local_addr`, `peer_addr`, `set_broadcast`, `broadcast`.
+//!   datagram is `Ok((0, from))`), `local_addr`, `peer_addr`, `set_broadcast`, `broadcast`;
+//!   `CONNECT_WHILE_RECEIVING`: whether `connect` may run while a task waits to receive (not
+//!   on WASI 0.2, where wasmtime would trap).
 //! * `process`: child processes. Natively std spawns them and mio watches their pipes and
 //!   their exit; on WASI every entry point returns `Unsupported` naming WASI.
 //!   - `supported() -> io::Result<()>`, `spawn(&mut std::process::Command) -> io::Result<Spawned>`

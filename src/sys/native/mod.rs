@@ -32,6 +32,14 @@ pub(crate) fn read_drained(n: usize, asked: usize) -> bool {
     n < asked
 }
 
+/// Nothing to set up while a loop runs (the WASI 0.3 backend installs its reactor).
+pub(crate) struct Entered;
+
+/// See [`Entered`].
+pub(crate) fn enter() -> Entered {
+    Entered
+}
+
 /// Native targets have threads: the executor runs blocking functions on a pool.
 pub(crate) const THREADS: bool = true;
 

@@ -32,6 +32,14 @@ pub(crate) use self::raw::{RawSource, pollables_supported};
 
 use super::{Direction, Event, Token, Wait, ready};
 
+/// Nothing to set up while a loop runs (the WASI 0.3 backend installs its reactor).
+pub(crate) struct Entered;
+
+/// See [`Entered`].
+pub(crate) fn enter() -> Entered {
+    Entered
+}
+
 /// wasm32-wasip2 has no threads: the executor runs blocking functions on the loop.
 pub(crate) const THREADS: bool = false;
 

@@ -9,17 +9,18 @@
 //! polls every armed pollable on every wait.
 //!
 //! * **In flight whenever it would block.** Each source keeps at most one operation in flight
-//!   per direction (a 0-length read as the readiness check of a receive stream, a write, an
-//!   accept, a connect, a datagram receive or send). An operation that cannot complete at once
+//!   per direction (a 0-length read or write as the readiness check of a stream, an accept, a
+//!   connect, a datagram receive or send; a read or write that cannot complete at once is
+//!   cancelled, which hands back what was done, and replaced by the check). An operation that cannot complete at once
 //!   stays in flight and its completion wakes a waker bound to `(token, direction)`, which
 //!   queues an [`Event`] for the next wait. `arm` starts such an operation for a source that
 //!   has none (or queues the event at once when the direction is ready), so the loop's
 //!   readiness protocol works unchanged.
 //! * **wit-bindgen's futures, our set.** The operations are wit-bindgen futures. They register
 //!   their waitables with "the current task" found through the C symbol `wasip3_task_set`; the
-//!   [`reactor`] installs its own vtable there (before every poll of an operation and every
-//!   wait), joins each waitable to its one set, and calls wit-bindgen's completion callback
-//!   when `waitable-set.wait` reports it. Any wit-bindgen future awaited in a task (a name
+//!   [`reactor`] installs its own vtable there (while the loop runs, and around every poll or
+//!   drop of an operation and every wait), joins each waitable to its one set, and calls
+//!   wit-bindgen's completion callback when `waitable-set.wait` reports it. Any wit-bindgen future awaited in a task (a name
 //!   lookup) works the same way: its callback wakes the task.
 //! * **Timers.** One `monotonic-clock.wait-until` subtask for the nearest deadline, kept while
 //!   the deadline stays the same (the common case: many waits before a timer is due), replaced
@@ -134,14 +135,14 @@ impl Wakers {
 /// Polls `op` once with `waker`, with the reactor installed (the operation may register its
 /// waitable). Every poll of an operation goes through here.
 pub(crate) fn poll_op<T>(op: &mut Op<T>, waker: &Waker) -> Poll<T> {
-    reactor::install();
+    let _reactor = reactor::install();
     op.as_mut().poll(&mut Context::from_waker(waker))
 }
 
 /// Drops an operation (cancelling it if in flight) with the reactor installed.
 pub(crate) fn drop_op<T>(op: Option<Op<T>>) {
     if op.is_some() {
-        reactor::install();
+        let _reactor = reactor::install();
         drop(op);
     }
 }
@@ -149,8 +150,17 @@ pub(crate) fn drop_op<T>(op: Option<Op<T>>) {
 /// Runs `f` with the reactor installed: for wit-bindgen calls that may register or unregister
 /// a waitable outside [`poll_op`] (a pinned operation cancelled in place).
 pub(crate) fn with_reactor<R>(f: impl FnOnce() -> R) -> R {
-    reactor::install();
+    let _reactor = reactor::install();
     f()
+}
+
+/// Held by the loop while it runs, closes or is dropped: every future polled or dropped then
+/// (a task's, with any `wasip3` future in it) registers with the loop's waitable set.
+pub(crate) type Entered = reactor::Installed;
+
+/// See [`Entered`].
+pub(crate) fn enter() -> Entered {
+    reactor::install()
 }
 
 /// The nearest deadline's clock subtask.
@@ -185,7 +195,6 @@ const NO_TOKEN: usize = usize::MAX;
 
 impl Driver {
     pub(crate) fn new() -> io::Result<(Driver, Unparker)> {
-        reactor::install();
         let queue = Arc::new(Queue::default());
         let timer_waker = Waker::from(Arc::new(DirWaker {
             queue: queue.clone(),
@@ -259,7 +268,7 @@ impl Driver {
         timeout: Option<Duration>,
         out: &mut Vec<Event>,
     ) -> io::Result<Wait> {
-        reactor::install();
+        let _reactor = reactor::install();
         let queued = !self
             .queue
             .events

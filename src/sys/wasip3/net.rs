@@ -8,10 +8,10 @@
 //!   or the end of the stream arrives, holds no buffer, and is what an idle connection keeps in
 //!   the waitable set. The end of the stream is reported with the receive future's verdict: a
 //!   graceful close is `Ok(0)`, a reset is its error.
-//! * Writes: the bytes `try_write` accepts are copied into a buffer the stream owns and sent by
-//!   a `write_all` that may stay in flight; the direction is writable again once it completes.
-//!   `try_flush` waits for it, and a stream dropped with a write in flight is handed to the
-//!   shared layer's linger task (`take_unflushed`), so nothing written is lost.
+//! * Writes: symmetric with reads. A write that cannot complete at once is cancelled (the
+//!   cancel hands back what the host did not take), so `try_write` returns exactly what the
+//!   host took, and a 0-length write waits for writability. Nothing is ever queued on our
+//!   side: `try_flush` has nothing to wait for and a dropped stream loses nothing.
 //! * Every operation in flight is cancelled, with the reactor installed, before the streams
 //!   and the socket go.
 

@@ -11,9 +11,11 @@
 //!
 //! One set for the whole thread (created on first use, never dropped), so several loops (one
 //! after another, or alive together) share it, and a completion always reaches the waker of
-//! the loop that started the operation. The vtable is leaked once per thread and installed
-//! again before every use, because wit-bindgen's export machinery installs its own around each
-//! call of an export.
+//! the loop that started the operation. The vtable is leaked once per thread. It is current
+//! only inside [`install`]'s guard, which puts the previous task back: the loop holds one
+//! while it runs, closes or drops (so every future a task polls or drops, wasio's or a user's
+//! `wasip3` one, registers here), and every wait and every poll or drop of an operation holds
+//! one too. Outside, wit-bindgen's own task (an export's) is current again.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -68,13 +70,13 @@ struct Reactor {
 }
 
 /// The thread's reactor and its vtable, both leaked: they must outlive every operation.
-struct Installed {
+struct Leaked {
     reactor: &'static Reactor,
     task: *mut Wasip3Task,
 }
 
 thread_local! {
-    static INSTALLED: Installed = {
+    static INSTALLED: Leaked = {
         // SAFETY: a canonical built-in without preconditions.
         let set = unsafe { waitable_set_new() };
         let reactor: &'static Reactor = Box::leak(Box::new(Reactor {
@@ -88,17 +90,31 @@ thread_local! {
             waitable_register: register,
             waitable_unregister: unregister,
         }));
-        Installed { reactor, task }
+        Leaked { reactor, task }
     };
 }
 
-/// Makes the reactor wit-bindgen's current task.
-pub(super) fn install() {
+/// Makes the reactor wit-bindgen's current task until the returned guard is dropped, which
+/// puts the previous one back (guards nest).
+pub(super) fn install() -> Installed {
     INSTALLED.with(|i| {
-        // SAFETY: `i.task` is leaked, so valid for the rest of the program; the previous task is
-        // not restored on purpose (see the module docs: wit-bindgen reinstalls its own).
-        unsafe { wasip3_task_set(i.task) };
-    });
+        // SAFETY: `i.task` is leaked, so valid for the rest of the program.
+        let prev = unsafe { wasip3_task_set(i.task) };
+        Installed { prev }
+    })
+}
+
+/// The task that was current before [`install`]; restored on drop.
+pub(crate) struct Installed {
+    prev: *mut Wasip3Task,
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        // SAFETY: `prev` was current when the guard was made (null, wit-bindgen's export task,
+        // or ours), and guards are dropped in reverse order, so it is still alive.
+        unsafe { wasip3_task_set(self.prev) };
+    }
 }
 
 /// Waitables in the set.

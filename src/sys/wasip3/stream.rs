@@ -19,8 +19,8 @@ use crate::sys::{Direction, Token, bind_error};
 
 /// A 0-length read in flight (the readiness check), with the stream it reads.
 type Probe = (StreamReader<u8>, StreamResult);
-/// A `write_all` in flight, with the stream it writes and what it could not write.
-type Write = (StreamWriter<u8>, Vec<u8>);
+/// A 0-length write in flight (the writability check), with the stream it writes.
+type WriteProbe = (StreamWriter<u8>, StreamResult);
 type Verdict = Result<(), ErrorCode>;
 
 /// How reading ended (`None` while it has not).
@@ -38,27 +38,23 @@ struct StreamInner {
     wakers: Option<Wakers>,
     // Operations first: they are cancelled (in `Drop`) before the streams go.
     connect: Option<Op<Verdict>>,
-    /// A connect `kick` completed at once.
-    connected: Option<Verdict>,
     /// A connect `kick` found failed, for `finish_connect`.
     connect_error: Option<io::Error>,
     /// The streams were opened (connected or accepted).
     opened: bool,
     probe: Option<Op<Probe>>,
-    write: Option<Op<Write>>,
+    wprobe: Option<Op<WriteProbe>>,
     end: Option<ReadEnd>,
     /// The receive stream (`None` while connecting, while a probe holds it, once ended).
     rx: Option<StreamReader<u8>>,
     /// The receive future: its verdict says how the stream ended.
     rx_done: Option<FutureReader<Verdict>>,
-    /// The send stream (`None` while connecting, while a write holds it, once shut down).
+    /// The send stream (`None` while connecting, while a check holds it, once shut down).
     tx: Option<StreamWriter<u8>>,
     /// The send future: its verdict says why a write failed.
     sent: Option<FutureReader<Verdict>>,
     /// A write failed: every later one fails the same way.
     write_error: Option<(io::ErrorKind, String)>,
-    /// `shutdown(Write)` came while a write was in flight: close after it.
-    shut_write: bool,
     /// The buffer of the last write, kept for the next.
     spare: Vec<u8>,
     /// The buffer of the last read, kept for the next one of the same size.
@@ -71,7 +67,7 @@ impl Drop for StreamInner {
     fn drop(&mut self) {
         drop_op(self.connect.take());
         drop_op(self.probe.take());
-        drop_op(self.write.take());
+        drop_op(self.wprobe.take());
         if let Some(ReadEnd::Pending(op)) = self.end.take() {
             drop_op(Some(op));
         }
@@ -112,30 +108,24 @@ impl StreamState {
         if s.opened {
             return Poll::Ready(Ok(()));
         }
-        let verdict = match s.connected.take() {
-            Some(v) => v,
-            None => {
-                let Some(waker) = s.wakers.as_ref().map(|w| w.write.clone()) else {
-                    return Poll::Ready(Err(not_connected()));
-                };
-                let mut op = match (s.connect.take(), s.connect_to.take()) {
-                    (Some(op), _) => op,
-                    (None, Some(addr)) => {
-                        let socket = self.socket.clone();
-                        let op: Op<Verdict> =
-                            Box::pin(async move { socket.connect(to_wasi(addr)).await });
-                        op
-                    }
-                    (None, None) => return Poll::Ready(Err(not_connected())),
-                };
-                match poll_op(&mut op, &waker) {
-                    Poll::Pending => {
-                        s.connect = Some(op);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(v) => v,
-                }
+        let Some(waker) = s.wakers.as_ref().map(|w| w.write.clone()) else {
+            return Poll::Ready(Err(not_connected()));
+        };
+        let mut op = match (s.connect.take(), s.connect_to.take()) {
+            (Some(op), _) => op,
+            (None, Some(addr)) => {
+                let socket = self.socket.clone();
+                let op: Op<Verdict> = Box::pin(async move { socket.connect(to_wasi(addr)).await });
+                op
             }
+            (None, None) => return Poll::Ready(Err(not_connected())),
+        };
+        let verdict = match poll_op(&mut op, &waker) {
+            Poll::Pending => {
+                s.connect = Some(op);
+                return Poll::Pending;
+            }
+            Poll::Ready(v) => v,
         };
         match verdict {
             Ok(()) => {
@@ -201,33 +191,46 @@ impl StreamState {
         });
     }
 
-    /// Drives the write in flight: `Pending` while it runs.
-    fn poll_written(&self, s: &mut StreamInner, waker: &std::task::Waker) -> Poll<io::Result<()>> {
-        if let Some((kind, msg)) = &s.write_error {
-            return Poll::Ready(Err(io::Error::new(*kind, msg.clone())));
+    /// Drives the writability check: `Ready` once a write would not block (the stream takes
+    /// bytes, or has failed).
+    fn poll_writable(&self, s: &mut StreamInner, waker: &std::task::Waker) -> Poll<()> {
+        if s.write_error.is_some() {
+            return Poll::Ready(());
         }
-        let Some(op) = &mut s.write else {
-            return Poll::Ready(Ok(()));
+        let mut op = match s.wprobe.take() {
+            Some(op) => op,
+            None => {
+                let Some(mut tx) = s.tx.take() else {
+                    return Poll::Ready(());
+                };
+                Box::pin(async move {
+                    let (res, _) = tx.write(Vec::new()).await;
+                    (tx, res)
+                })
+            }
         };
-        match poll_op(op, waker) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready((tx, rest)) => {
-                s.write = None;
-                if !rest.is_empty() {
+        match poll_op(&mut op, waker) {
+            Poll::Pending => {
+                s.wprobe = Some(op);
+                Poll::Pending
+            }
+            Poll::Ready((tx, res)) => {
+                if res == StreamResult::Dropped {
                     drop(tx);
-                    let e = self.send_error(s);
-                    s.write_error = Some((e.kind(), e.to_string()));
-                    return Poll::Ready(Err(e));
-                }
-                s.spare = rest;
-                if s.shut_write {
-                    drop(tx);
+                    self.fail_writes(s);
                 } else {
                     s.tx = Some(tx);
                 }
-                Poll::Ready(Ok(()))
+                Poll::Ready(())
             }
         }
+    }
+
+    /// The host stopped taking writes: every later write fails with its reason.
+    fn fail_writes(&self, s: &mut StreamInner) -> io::Error {
+        let e = self.send_error(s);
+        s.write_error = Some((e.kind(), e.to_string()));
+        e
     }
 
     /// Why the host stopped taking writes: the send future's verdict when it is there.
@@ -266,7 +269,7 @@ impl Kick for StreamState {
                     s.connect_error = Some(e);
                     true
                 }
-                Poll::Ready(Ok(())) => self.poll_written(&mut s, &waker).is_ready(),
+                Poll::Ready(Ok(())) => self.poll_writable(&mut s, &waker).is_ready(),
             },
         };
         drop(s);
@@ -409,6 +412,9 @@ impl TcpStream {
         Err(would_block())
     }
 
+    /// Writes what the host takes at once; `WouldBlock` (with a writability check in flight)
+    /// when it takes nothing. A write that cannot complete at once is cancelled, which hands
+    /// back what the host did not take, so the count returned is exactly what was sent.
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -420,85 +426,100 @@ impl TcpStream {
             .as_ref()
             .map(|w| w.write.clone())
             .ok_or_else(not_connected)?;
-        match st.poll_written(&mut s, &waker) {
-            Poll::Pending => return Err(would_block()),
-            Poll::Ready(Err(e)) => return Err(e),
-            Poll::Ready(Ok(())) => {}
+        // Two rounds at most, as for reads.
+        for _ in 0..2 {
+            if st.poll_writable(&mut s, &waker).is_pending() {
+                return Err(would_block());
+            }
+            if let Some((kind, msg)) = &s.write_error {
+                return Err(io::Error::new(*kind, msg.clone()));
+            }
+            let Some(mut tx) = s.tx.take() else {
+                return Err(if s.opened {
+                    io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the stream was shut down for writing",
+                    )
+                } else {
+                    not_connected()
+                });
+            };
+            let n = buf.len().min(MAX_READ);
+            let mut v = std::mem::take(&mut s.spare);
+            v.clear();
+            v.extend_from_slice(&buf[..n]);
+            let (res, rest) = {
+                let mut write = pin!(tx.write(v));
+                with_reactor(|| {
+                    match write
+                        .as_mut()
+                        .poll(&mut std::task::Context::from_waker(&waker))
+                    {
+                        Poll::Ready(done) => done,
+                        Poll::Pending => write.as_mut().cancel(),
+                    }
+                })
+            };
+            let mut v = rest.into_vec();
+            v.clear();
+            s.spare = v;
+            match res {
+                StreamResult::Complete(k) if k > 0 => {
+                    s.tx = Some(tx);
+                    return Ok(k);
+                }
+                StreamResult::Dropped => {
+                    drop(tx);
+                    return Err(st.fail_writes(&mut s));
+                }
+                StreamResult::Complete(_) | StreamResult::Cancelled => s.tx = Some(tx),
+            }
         }
-        let Some(mut tx) = s.tx.take() else {
-            return Err(if s.opened {
-                io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "the stream was shut down for writing",
-                )
-            } else {
-                not_connected()
-            });
-        };
-        let n = buf.len().min(MAX_READ);
-        let mut v = std::mem::take(&mut s.spare);
-        v.clear();
-        v.extend_from_slice(&buf[..n]);
-        s.write = Some(Box::pin(async move {
-            let rest = tx.write_all(v).await;
-            (tx, rest)
-        }));
-        // Completes at once when the host takes everything; otherwise stays in flight with the
-        // bytes it owns: they were accepted either way.
-        match st.poll_written(&mut s, &waker) {
-            Poll::Ready(Err(e)) => Err(e),
-            Poll::Pending | Poll::Ready(Ok(())) => Ok(n),
-        }
+        // The check said yes twice and the host still took nothing: try again next time.
+        drop(s);
+        waker.wake();
+        Err(would_block())
     }
 
-    /// `WouldBlock` until the write in flight completes.
+    /// Nothing to flush: a write returns once the host has taken its bytes.
     pub(crate) fn try_flush(&self) -> io::Result<()> {
-        let st = &self.state;
-        let mut s = st.inner.borrow_mut();
-        let Some(waker) = s.wakers.as_ref().map(|w| w.write.clone()) else {
-            return Ok(());
-        };
-        match st.poll_written(&mut s, &waker) {
-            Poll::Pending => Err(would_block()),
-            Poll::Ready(r) => r,
-        }
+        Ok(())
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let mut s = self.state.inner.borrow_mut();
+        let mut wake = Vec::new();
         if matches!(how, Shutdown::Read | Shutdown::Both) {
             drop_op(s.probe.take());
             drop(s.rx.take());
             if s.end.is_none() {
                 s.end = Some(ReadEnd::Eof);
             }
+            wake.extend(s.wakers.as_ref().map(|w| w.read.clone()));
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            if s.write.is_some() {
-                s.shut_write = true;
-            } else {
-                drop(s.tx.take());
-            }
+            // Dropping the stream sends FIN once the host has written what it took.
+            drop_op(s.wprobe.take());
+            drop(s.tx.take());
+            wake.extend(s.wakers.as_ref().map(|w| w.write.clone()));
+        }
+        drop(s);
+        // A task waiting on a direction that just ended finds out now (its check is gone).
+        for w in wake {
+            w.wake();
         }
         Ok(())
     }
 
-    /// Ends the connection without losing written data: closes the send side when nothing is
-    /// in flight; otherwise the owner's drop hands the write to the linger task.
+    /// Ends the connection without losing written data: every write returned once the host
+    /// had taken its bytes, so closing the send side now loses nothing.
     pub(crate) fn shutdown_graceful(&self) -> io::Result<()> {
-        if self.state.inner.borrow().write.is_some() {
-            return Ok(());
-        }
         self.shutdown(Shutdown::Write)
     }
 
     /// No `SO_LINGER` on WASI: the closest to an abort is dropping both streams now.
     pub(crate) fn abort(&self) -> io::Result<()> {
-        let mut s = self.state.inner.borrow_mut();
-        drop_op(s.write.take());
-        drop(s.tx.take());
-        drop(s);
-        self.shutdown(Shutdown::Read)
+        self.shutdown(Shutdown::Both)
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -544,12 +565,8 @@ impl TcpStream {
         ))
     }
 
-    /// A stream dropped with a write in flight: a second handle on the same state, which the
-    /// shared layer keeps (registered again) until the write completes. `None` otherwise.
+    /// Never anything: a write returns once the host has taken its bytes.
     pub(crate) fn take_unflushed(&mut self) -> Option<TcpStream> {
-        self.state.inner.borrow().write.as_ref()?;
-        Some(TcpStream {
-            state: self.state.clone(),
-        })
+        None
     }
 }

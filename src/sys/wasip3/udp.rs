@@ -20,6 +20,10 @@ use super::net::{family, from_wasi, to_wasi, would_block};
 use super::{Driver, Kick, Op, WaitHandle, Wakers, drop_op, poll_op};
 use crate::sys::{Direction, Token, UdpOptions};
 
+/// Connecting while a task waits to receive is fine: the receive in flight is cancelled and
+/// the waiter woken.
+pub(crate) const CONNECT_WHILE_RECEIVING: bool = true;
+
 type Received = Result<(Vec<u8>, IpSocketAddress), ErrorCode>;
 
 #[derive(Default)]
@@ -165,12 +169,21 @@ impl UdpSocket {
     pub(crate) fn connect(&mut self, peer: SocketAddr) -> io::Result<()> {
         let mut s = self.state.inner.borrow_mut();
         drop_op(s.recv.take());
-        s.received = None;
+        // A datagram already received is kept if the new peer sent it, as a connected
+        // socket's queue would keep it.
+        if let Some(Ok((_, from))) = &s.received
+            && from_wasi(*from) != peer
+        {
+            s.received = None;
+        }
+        let waker = s.wakers.as_ref().map(|w| w.read.clone());
         drop(s);
-        self.state
-            .socket
-            .connect(to_wasi(peer))
-            .map_err(from_code)?;
+        let connected = self.state.socket.connect(to_wasi(peer)).map_err(from_code);
+        // A task waiting to receive had its operation cancelled: it starts another.
+        if let Some(w) = waker {
+            w.wake();
+        }
+        connected?;
         self.peer = Some(peer);
         Ok(())
     }
