@@ -139,6 +139,7 @@ macro_rules! foreach_case {
         $m!(tcp_dropping_an_unclosed_loop_releases_its_sockets);
         $m!(tcp_shared_sources_wake_every_waiter);
         $m!(tcp_write_drop_and_return_loses_nothing);
+        $m!(tcp_large_reply_then_wait_for_request);
         $m!(srv01_start_serving_flag_and_idempotence);
         $m!(srv02_one_handler_task_per_connection);
         $m!(srv03_hosts_are_a_set);
@@ -169,6 +170,7 @@ macro_rules! foreach_case {
         $m!(udp_send_and_receive_ipv4_and_ipv6);
         $m!(udp_1000_datagrams_each_way_arrive_intact);
         $m!(udp_connected_socket_talks_only_to_its_peer);
+        $m!(udp_connect_while_a_task_receives);
         $m!(udp_unreachable_peer_is_reported_on_the_next_receive);
         $m!(udp_closed_socket_gives_errors);
         $m!(udp_create_datagram_endpoint_rules);

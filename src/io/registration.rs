@@ -192,6 +192,13 @@ impl Registration {
         self.clear(dir.mask());
     }
 
+    /// Whether a task waits on this source in `dir`.
+    pub(crate) fn is_waiting(&self, dir: Direction) -> bool {
+        self.core
+            .upgrade()
+            .is_some_and(|core| core.io.borrow().is_waiting(self.token, dir))
+    }
+
     /// Clears readiness bits after an operation found nothing (more) to do.
     pub(crate) fn clear(&self, bits: u8) {
         if let Some(core) = self.core.upgrade() {

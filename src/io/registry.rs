@@ -33,7 +33,6 @@ struct Waiters {
 const WAITER_LIMIT: usize = 8;
 
 impl Waiters {
-    #[cfg(test)]
     fn is_empty(&self) -> bool {
         self.first.is_none()
     }
@@ -178,8 +177,7 @@ impl Registry {
     }
 
     /// Whether any task waits on `token` in `dir`.
-    #[cfg(test)]
-    fn is_waiting(&self, token: Token, dir: Direction) -> bool {
+    pub(crate) fn is_waiting(&self, token: Token, dir: Direction) -> bool {
         self.slots
             .get(token.0)
             .is_some_and(|s| !s.waiters[dir as usize].is_empty())

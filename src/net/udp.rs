@@ -105,6 +105,16 @@ impl UdpSocket {
     /// no longer received. May be called again to change the peer.
     pub async fn connect(&self, peer: SocketAddr) -> io::Result<()> {
         check_target(peer)?;
+        if !sys::udp::CONNECT_WHILE_RECEIVING && self.reg.is_waiting(Direction::Read) {
+            // WASI 0.2 in wasmtime 48 would trap the instance (divergence
+            // `udp-connect-while-receiving`).
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "connecting a UDP socket while a task waits to receive on it is not supported on \
+                 WASI 0.2 (wasmtime keeps the receive running on the host, and the connect would \
+                 trap)",
+            ));
+        }
         let mut guard = self.sys.borrow_mut();
         let sys = guard.as_mut().ok_or_else(closed)?;
         // The WASI streams (and their pollables) are replaced: disarm them first.

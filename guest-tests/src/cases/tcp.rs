@@ -92,6 +92,56 @@ pub fn tcp_echo_1mib_full_duplex(t: &Transcript) -> Result<(), String> {
     })
 }
 
+/// A large reply to a slow reader, then the server waits for the next request: every byte
+/// `write_all` accepted reaches the peer although nobody writes or flushes on that stream
+/// afterwards (a backend that keeps part of a write queued on its side until the stream is
+/// polled again leaves both ends waiting), for several rounds.
+pub fn tcp_large_reply_then_wait_for_request(t: &Transcript) -> Result<(), String> {
+    // More than loopback's socket buffers hold (Linux: 4 MiB send, 6 MiB receive at most).
+    const LEN: usize = 16 << 20;
+    const ROUNDS: usize = 2;
+    let t = t.clone();
+    block(async move {
+        let listener = TcpListener::bind(lo4()).await.ctx("bind")?;
+        let addr = listener.local_addr().ctx("local_addr")?;
+        let server = wasio::spawn(async move {
+            let (conn, _) = listener.accept().await?;
+            let reply = payload(11, LEN);
+            let mut req = [0u8; 1];
+            let mut served = 0;
+            while conn.read(&mut req).await? == 1 {
+                conn.write_all(&reply).await?;
+                served += 1;
+            }
+            Ok::<_, std::io::Error>(served)
+        });
+        let client = TcpStream::connect(addr).await.ctx("connect")?;
+        let want = checksum(&payload(11, LEN));
+        let mut got = vec![0u8; LEN];
+        let mut equal = 0;
+        for _ in 0..ROUNDS {
+            client.write_all(b"?").await.ctx("request")?;
+            // A slow reader (small reads, a loop iteration between them) lets the socket
+            // fill up, so the server's last writes are taken only in part.
+            for piece in got.chunks_mut(4096) {
+                client.read_exact(piece).await.ctx("reply")?;
+                wasio::yield_now().await;
+            }
+            if checksum(&got) == want {
+                equal += 1;
+            }
+        }
+        client.shutdown_write().await.ctx("shutdown")?;
+        let served = server.await.ctx("server task")?.ctx("server")?;
+        t.push(format!("served {served} replies of {LEN} bytes"));
+        t.push(format!("{equal} replies complete and equal"));
+        t.expect(&[
+            "served 2 replies of 16777216 bytes",
+            "2 replies complete and equal",
+        ])
+    })
+}
+
 /// Half-close: the client shuts its write side down and still reads the reply.
 pub fn tcp_half_close_keeps_the_read_side(t: &Transcript) -> Result<(), String> {
     let t = t.clone();

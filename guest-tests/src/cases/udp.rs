@@ -155,6 +155,56 @@ pub fn udp_connected_socket_talks_only_to_its_peer(t: &Transcript) -> Result<(),
     })
 }
 
+/// A task already waiting in `recv_from` when another connects the socket keeps waiting, and
+/// receives the peer's datagram (the connect must not leave the waiter parked on a wait that
+/// was dropped). WASI 0.2 refuses such a connect (divergence `udp-connect-while-receiving`):
+/// the case records which, and the waiter receives in both.
+pub fn udp_connect_while_a_task_receives(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        let a = std::rc::Rc::new(UdpSocket::bind(lo4()).await.ctx("bind a")?);
+        let b = UdpSocket::bind(lo4()).await.ctx("bind b")?;
+        let (aa, ba) = (a.local_addr().ctx("a")?, b.local_addr().ctx("b")?);
+        let a2 = a.clone();
+        let receiver = wasio::spawn(async move {
+            let mut buf = [0u8; 32];
+            let (n, from) = recv(&a2, &mut buf).await?;
+            Ok::<_, String>((buf[..n].to_vec(), from))
+        });
+        // The receiver runs its first step and waits.
+        wasio::yield_now().await;
+        wasio::yield_now().await;
+        match a.connect(ba).await {
+            Ok(()) => t.push(format!("connected={}", a.peer_addr().ctx("peer")? == ba)),
+            Err(e) => t.push(format!(
+                "connect refused: {} names WASI 0.2={}",
+                kind(&e),
+                e.to_string().contains("WASI 0.2")
+            )),
+        }
+        b.send_to(b"from b", aa).await.ctx("b send")?;
+        let (got, from) = receiver.await.ctx("receiver task")??;
+        t.push(format!(
+            "waiting task got {:?} from the peer={}",
+            String::from_utf8_lossy(&got),
+            from == ba
+        ));
+        let events = t.events();
+        ensure!(
+            events.first().is_some_and(|e| e == "connected=true"
+                || e == "connect refused: Unsupported names WASI 0.2=true"),
+            "connect: {events:?}"
+        );
+        ensure!(
+            events
+                .get(1)
+                .is_some_and(|e| e == "waiting task got \"from b\" from the peer=true"),
+            "receive: {events:?}"
+        );
+        Ok(())
+    })
+}
+
 /// An ICMP port unreachable for a connected socket is reported by the next receive
 /// (`ConnectionRefused`), and the socket stays open: connected to a live peer, it works.
 pub fn udp_unreachable_peer_is_reported_on_the_next_receive(t: &Transcript) -> Result<(), String> {

@@ -9,6 +9,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::{Driver, WaitHandle};
 use crate::sys::{Token, UdpOptions};
 
+/// Connecting while a task waits to receive is fine.
+pub(crate) const CONNECT_WHILE_RECEIVING: bool = true;
+
 /// A UDP socket, bound.
 pub(crate) struct UdpSocket {
     socket: mio::net::UdpSocket,

@@ -29,6 +29,11 @@ use super::net::{from_wasi, to_wasi};
 use super::{Driver, WaitHandle, wait_handle};
 use crate::sys::{Token, UdpOptions};
 
+/// Once the guest has polled for a datagram, wasmtime 48 keeps a receive running on the host
+/// that holds the socket, and `udp-socket.stream` (connect) then traps the instance: the
+/// shared layer refuses a connect while a task waits to receive.
+pub(crate) const CONNECT_WHILE_RECEIVING: bool = false;
+
 /// The datagram streams of a socket and their pollables, in drop order.
 struct Streams {
     read_pollable: Pollable,
