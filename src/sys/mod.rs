@@ -235,6 +235,9 @@ mod native;
 #[cfg(not(target_os = "wasi"))]
 pub(crate) use self::native::*;
 
+#[cfg(target_os = "wasi")]
+mod wasi_shared;
+
 #[cfg(all(target_os = "wasi", target_env = "p2", not(feature = "wasi-p3")))]
 mod wasi;
 #[cfg(all(target_os = "wasi", target_env = "p2", not(feature = "wasi-p3")))]

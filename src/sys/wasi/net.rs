@@ -16,7 +16,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{Shutdown, SocketAddr};
 
 use wasip2::io::poll::Pollable;
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
@@ -29,57 +29,12 @@ use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
 use super::error::{from_code, from_stream};
 use super::{Driver, WaitHandle, wait_handle};
+use crate::sys::wasi_shared::{check_listen_options, no_nodelay, no_sendfile};
 use crate::sys::{ListenOptions, Token, bind_error};
 
 // ===== address conversions =====
 
-pub(crate) fn to_wasi(addr: SocketAddr) -> IpSocketAddress {
-    match addr {
-        SocketAddr::V4(a) => {
-            let [a0, a1, a2, a3] = a.ip().octets();
-            IpSocketAddress::Ipv4(Ipv4SocketAddress {
-                port: a.port(),
-                address: (a0, a1, a2, a3),
-            })
-        }
-        SocketAddr::V6(a) => {
-            let s = a.ip().segments();
-            IpSocketAddress::Ipv6(Ipv6SocketAddress {
-                port: a.port(),
-                flow_info: a.flowinfo(),
-                address: (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]),
-                scope_id: a.scope_id(),
-            })
-        }
-    }
-}
-
-pub(crate) fn from_wasi(addr: IpSocketAddress) -> SocketAddr {
-    match addr {
-        IpSocketAddress::Ipv4(a) => {
-            let (a0, a1, a2, a3) = a.address;
-            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a0, a1, a2, a3), a.port))
-        }
-        IpSocketAddress::Ipv6(a) => {
-            let (s0, s1, s2, s3, s4, s5, s6, s7) = a.address;
-            SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7),
-                a.port,
-                a.flow_info,
-                a.scope_id,
-            ))
-        }
-    }
-}
-
-pub(crate) fn ip_from_wasi(addr: IpAddress) -> std::net::IpAddr {
-    match addr {
-        IpAddress::Ipv4((a0, a1, a2, a3)) => Ipv4Addr::new(a0, a1, a2, a3).into(),
-        IpAddress::Ipv6((s0, s1, s2, s3, s4, s5, s6, s7)) => {
-            Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7).into()
-        }
-    }
-}
+crate::sys::wasi_shared::address_conversions!();
 
 fn family(addr: &SocketAddr) -> IpAddressFamily {
     if addr.is_ipv4() {
@@ -123,18 +78,7 @@ impl TcpListener {
     /// Creates and binds a socket. wasi:sockets `bind` always sets `SO_REUSEADDR` and IPv6
     /// sockets are always v6-only (PLAT-02); options the host cannot provide are errors.
     pub(crate) fn bind(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpListener> {
-        if opts.reuse_port {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "reuse_port not supported by socket module (wasi:sockets has no SO_REUSEPORT)",
-            ));
-        }
-        if !opts.reuse_address {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "reuse_address=false cannot be enforced on WASI (wasi:sockets bind always sets SO_REUSEADDR)",
-            ));
-        }
+        check_listen_options(opts)?;
         let socket = create_tcp_socket(family(&addr)).map_err(from_code)?;
         if opts.keep_alive {
             socket.set_keep_alive_enabled(true).map_err(from_code)?;
@@ -415,10 +359,7 @@ impl TcpStream {
     }
 
     pub(crate) fn set_nodelay(&self, _on: bool) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "TCP_NODELAY is not available on WASI (wasi:sockets has no such option)",
-        ))
+        Err(no_nodelay())
     }
 
     /// WASI has no zero-copy file transfer for a `std::fs::File` (its descriptor is
@@ -430,17 +371,11 @@ impl TcpStream {
         _offset: &mut u64,
         _len: usize,
     ) -> io::Result<usize> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "zero-copy sendfile is not available on WASI (the fallback copies through the stream)",
-        ))
+        Err(no_sendfile())
     }
 
     pub(crate) fn nodelay(&self) -> io::Result<bool> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "TCP_NODELAY is not available on WASI (wasi:sockets has no such option)",
-        ))
+        Err(no_nodelay())
     }
 }
 

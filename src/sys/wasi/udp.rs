@@ -27,6 +27,7 @@ use wasip2::sockets::udp_create_socket::create_udp_socket;
 use super::error::from_code;
 use super::net::{from_wasi, to_wasi};
 use super::{Driver, WaitHandle, wait_handle};
+use crate::sys::wasi_shared::{check_udp_options, unavailable};
 use crate::sys::{Token, UdpOptions};
 
 /// Once the guest has polled for a datagram, wasmtime 48 keeps a receive running on the host
@@ -64,26 +65,11 @@ pub(crate) struct UdpSocket {
     socket: WasiUdpSocket,
 }
 
-fn unavailable(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("{what} is not available on WASI (wasi:sockets has no such option)"),
-    )
-}
-
 impl UdpSocket {
     /// Creates and binds a socket (wasi:sockets has no `SO_REUSEPORT` and no `SO_BROADCAST`:
     /// asking for them is an error, never ignored).
     pub(crate) fn bind(addr: SocketAddr, opts: &UdpOptions) -> io::Result<UdpSocket> {
-        if opts.reuse_port {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "reuse_port not supported by socket module (wasi:sockets has no SO_REUSEPORT)",
-            ));
-        }
-        if opts.broadcast {
-            return Err(unavailable("SO_BROADCAST"));
-        }
+        check_udp_options(opts)?;
         let family = if addr.is_ipv4() {
             IpAddressFamily::Ipv4
         } else {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use wasip3::sockets::ip_name_lookup::{ErrorCode, resolve_addresses};
 
-use super::net::ip_from_wasi;
+use super::addr::ip_from_wasi;
 use super::{drop_op, poll_op};
 use crate::sys::{LookupError, Reactor};
 

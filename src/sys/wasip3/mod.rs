@@ -35,13 +35,14 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::rc::Weak;
+use std::rc::{Rc, Weak};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use wasip3::clocks::monotonic_clock;
 
+mod addr;
 pub(crate) mod dns;
 mod error;
 pub(crate) mod net;
@@ -216,7 +217,8 @@ impl Driver {
 
     /// Makes a source known: `arm` on `token` kicks it, and its operations wake the returned
     /// wakers. Called from the sources' `register`.
-    pub(crate) fn attach(&self, token: Token, source: Weak<dyn Kick>) -> Wakers {
+    pub(crate) fn attach<K: Kick + 'static>(&self, token: Token, source: &Rc<K>) -> Wakers {
+        let source: Weak<dyn Kick> = Rc::downgrade(source) as Weak<K>;
         let mut sources = self.sources.borrow_mut();
         if sources.len() <= token.0 {
             sources.resize_with(token.0 + 1, || None);

@@ -17,84 +17,18 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::rc::{Rc, Weak};
+use std::net::SocketAddr;
+use std::rc::Rc;
 use std::task::Poll;
 
-use wasip3::sockets::types::{
-    IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress, TcpSocket,
-};
+use wasip3::sockets::types::TcpSocket;
 use wasip3::wit_bindgen::StreamReader;
 
+use super::addr::{family, from_wasi, not_connected, to_wasi, would_block};
 use super::error::from_code;
 use super::{Driver, Kick, Op, WaitHandle, Wakers, drop_op, poll_op};
+use crate::sys::wasi_shared::check_listen_options;
 use crate::sys::{Direction, ListenOptions, Token};
-
-// ===== address conversions =====
-
-pub(crate) fn to_wasi(addr: SocketAddr) -> IpSocketAddress {
-    match addr {
-        SocketAddr::V4(a) => {
-            let [a0, a1, a2, a3] = a.ip().octets();
-            IpSocketAddress::Ipv4(Ipv4SocketAddress {
-                port: a.port(),
-                address: (a0, a1, a2, a3),
-            })
-        }
-        SocketAddr::V6(a) => {
-            let s = a.ip().segments();
-            IpSocketAddress::Ipv6(Ipv6SocketAddress {
-                port: a.port(),
-                flow_info: a.flowinfo(),
-                address: (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]),
-                scope_id: a.scope_id(),
-            })
-        }
-    }
-}
-
-pub(crate) fn from_wasi(addr: IpSocketAddress) -> SocketAddr {
-    match addr {
-        IpSocketAddress::Ipv4(a) => {
-            let (a0, a1, a2, a3) = a.address;
-            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(a0, a1, a2, a3), a.port))
-        }
-        IpSocketAddress::Ipv6(a) => {
-            let (s0, s1, s2, s3, s4, s5, s6, s7) = a.address;
-            SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7),
-                a.port,
-                a.flow_info,
-                a.scope_id,
-            ))
-        }
-    }
-}
-
-pub(crate) fn ip_from_wasi(addr: IpAddress) -> std::net::IpAddr {
-    match addr {
-        IpAddress::Ipv4((a0, a1, a2, a3)) => Ipv4Addr::new(a0, a1, a2, a3).into(),
-        IpAddress::Ipv6((s0, s1, s2, s3, s4, s5, s6, s7)) => {
-            Ipv6Addr::new(s0, s1, s2, s3, s4, s5, s6, s7).into()
-        }
-    }
-}
-
-pub(crate) fn family(addr: &SocketAddr) -> IpAddressFamily {
-    if addr.is_ipv4() {
-        IpAddressFamily::Ipv4
-    } else {
-        IpAddressFamily::Ipv6
-    }
-}
-
-pub(crate) fn would_block() -> io::Error {
-    io::ErrorKind::WouldBlock.into()
-}
-
-pub(crate) fn not_connected() -> io::Error {
-    io::Error::from(io::ErrorKind::NotConnected)
-}
 
 pub(crate) use super::stream::TcpStream;
 
@@ -204,18 +138,7 @@ impl TcpListener {
     /// Creates and binds a socket. As with WASI 0.2, `bind` always sets `SO_REUSEADDR` and IPv6
     /// sockets are v6-only (PLAT-02); options the host cannot provide are errors.
     pub(crate) fn bind(addr: SocketAddr, opts: &ListenOptions) -> io::Result<TcpListener> {
-        if opts.reuse_port {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "reuse_port not supported by socket module (wasi:sockets has no SO_REUSEPORT)",
-            ));
-        }
-        if !opts.reuse_address {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "reuse_address=false cannot be enforced on WASI (wasi:sockets bind always sets SO_REUSEADDR)",
-            ));
-        }
+        check_listen_options(opts)?;
         let socket = TcpSocket::create(family(&addr)).map_err(from_code)?;
         if opts.keep_alive {
             socket.set_keep_alive_enabled(true).map_err(from_code)?;
@@ -244,8 +167,7 @@ impl TcpListener {
     }
 
     pub(crate) fn register(&mut self, driver: &Driver, token: Token) -> io::Result<()> {
-        let weak: Weak<dyn Kick> = Rc::downgrade(&self.state) as Weak<ListenerState>;
-        let wakers = driver.attach(token, weak);
+        let wakers = driver.attach(token, &self.state);
         self.state.inner.borrow_mut().wakers = Some(wakers);
         Ok(())
     }

@@ -5,16 +5,17 @@ use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::pin::pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::Poll;
 
 use wasip3::sockets::types::{ErrorCode, TcpSocket};
 use wasip3::wit_bindgen::{FutureReader, StreamReader, StreamResult, StreamWriter};
 use wasip3::wit_stream;
 
+use super::addr::{family, from_wasi, not_connected, to_wasi, would_block};
 use super::error::from_code;
-use super::net::{family, from_wasi, not_connected, to_wasi, would_block};
 use super::{Driver, Kick, MAX_READ, Op, WaitHandle, Wakers, drop_op, poll_op, with_reactor};
+use crate::sys::wasi_shared::{no_nodelay, no_sendfile};
 use crate::sys::{Direction, Token, bind_error};
 
 /// A 0-length read in flight (the readiness check), with the stream it reads.
@@ -316,8 +317,7 @@ impl TcpStream {
     }
 
     pub(crate) fn register(&mut self, driver: &Driver, token: Token) -> io::Result<()> {
-        let weak: Weak<dyn Kick> = Rc::downgrade(&self.state) as Weak<StreamState>;
-        let wakers = driver.attach(token, weak);
+        let wakers = driver.attach(token, &self.state);
         self.state.inner.borrow_mut().wakers = Some(wakers);
         Ok(())
     }
@@ -539,10 +539,7 @@ impl TcpStream {
     }
 
     pub(crate) fn set_nodelay(&self, _on: bool) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "TCP_NODELAY is not available on WASI (wasi:sockets has no such option)",
-        ))
+        Err(no_nodelay())
     }
 
     /// No zero-copy file transfer on WASI: the caller falls back to reads and writes.
@@ -552,17 +549,11 @@ impl TcpStream {
         _offset: &mut u64,
         _len: usize,
     ) -> io::Result<usize> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "zero-copy sendfile is not available on WASI (the fallback copies through the stream)",
-        ))
+        Err(no_sendfile())
     }
 
     pub(crate) fn nodelay(&self) -> io::Result<bool> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "TCP_NODELAY is not available on WASI (wasi:sockets has no such option)",
-        ))
+        Err(no_nodelay())
     }
 
     /// Never anything: a write returns once the host has taken its bytes.

@@ -10,14 +10,15 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::Poll;
 
 use wasip3::sockets::types::{ErrorCode, IpSocketAddress, UdpSocket as WasiUdp};
 
+use super::addr::{family, from_wasi, to_wasi, would_block};
 use super::error::from_code;
-use super::net::{family, from_wasi, to_wasi, would_block};
 use super::{Driver, Kick, Op, WaitHandle, Wakers, drop_op, poll_op};
+use crate::sys::wasi_shared::{check_udp_options, unavailable};
 use crate::sys::{Direction, Token, UdpOptions};
 
 /// Connecting while a task waits to receive is fine: the receive in flight is cancelled and
@@ -122,26 +123,11 @@ pub(crate) struct UdpSocket {
     peer: Option<SocketAddr>,
 }
 
-fn unavailable(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("{what} is not available on WASI (wasi:sockets has no such option)"),
-    )
-}
-
 impl UdpSocket {
     /// Creates and binds a socket (wasi:sockets has no `SO_REUSEPORT` and no `SO_BROADCAST`:
     /// asking for them is an error, never ignored).
     pub(crate) fn bind(addr: SocketAddr, opts: &UdpOptions) -> io::Result<UdpSocket> {
-        if opts.reuse_port {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "reuse_port not supported by socket module (wasi:sockets has no SO_REUSEPORT)",
-            ));
-        }
-        if opts.broadcast {
-            return Err(unavailable("SO_BROADCAST"));
-        }
+        check_udp_options(opts)?;
         let socket = WasiUdp::create(family(&addr)).map_err(from_code)?;
         socket.bind(to_wasi(addr)).map_err(from_code)?;
         Ok(UdpSocket {
@@ -154,8 +140,7 @@ impl UdpSocket {
     }
 
     pub(crate) fn register(&mut self, driver: &Driver, token: Token) -> io::Result<()> {
-        let weak: Weak<dyn Kick> = Rc::downgrade(&self.state) as Weak<State>;
-        let wakers = driver.attach(token, weak);
+        let wakers = driver.attach(token, &self.state);
         self.state.inner.borrow_mut().wakers = Some(wakers);
         Ok(())
     }
