@@ -159,3 +159,21 @@ fn second_load_hits_the_component_cache() {
     assert!(hit, "second load must come from the cache");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// WASI 0.2 in wasmtime 48 traps a UDP `connect` made while the host still runs a receive the
+/// guest waited on; wasio refuses it instead (divergence `udp-connect-while-receiving`): the
+/// shared case completes, records the refusal, and the waiting task still receives.
+#[test]
+fn udp_connect_while_receiving_is_refused_not_trapped_on_wasi_0_2() {
+    let report = block_on(suite().run_case("udp_connect_while_a_task_receives"));
+    assert!(report.passed(), "{}", report.explain());
+    let transcript = report.outcome.expect("outcome").transcript;
+    assert_eq!(
+        transcript,
+        [
+            "connect refused: Unsupported names WASI 0.2=true",
+            "waiting task got \"from b\" from the peer=true"
+        ],
+        "the WASI 0.2 suite must refuse the connect, not trap"
+    );
+}
