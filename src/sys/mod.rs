@@ -116,10 +116,12 @@ pub(crate) enum Wait {
 
 /// Identifies a registered source: the index of its slot in the loop's I/O registry.
 ///
-/// A plain index fits every platform's token (`mio::Token` is a `usize`). A slot freed and
-/// reused cannot receive an event meant for its previous owner: events are dispatched right
-/// after the wait that produced them, before any code that could free a slot runs, and WASI
-/// sources are disarmed before they go.
+/// A plain index fits every platform's token (`mio::Token` is a `usize`). Natively and on
+/// WASI 0.2 a slot freed and reused cannot receive an event meant for its previous owner:
+/// events are dispatched right after the wait that produced them, before any code that could
+/// free a slot runs, and WASI sources are disarmed before they go. On WASI 0.3 an event queued
+/// by a source's `kick` is collected by the next wait, so it can reach a slot reused in
+/// between: a spurious event, which shared code already tolerates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Token(pub(crate) usize);
 
