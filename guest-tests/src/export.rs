@@ -25,14 +25,7 @@ impl Guest for Suite {
     }
 
     fn run_probe(name: String) -> Outcome {
-        let t = crate::Transcript::new();
-        let result = crate::probes::run(&name, &t);
-        convert(crate::Outcome {
-            passed: result.is_ok(),
-            message: result.err().unwrap_or_default(),
-            transcript: t.events(),
-            notes: t.notes(),
-        })
+        convert(crate::run_probe(&name))
     }
 }
 

@@ -364,6 +364,19 @@ pub fn run_case(name: &str) -> Outcome {
     }
 }
 
+/// Runs one probe by name (wasm32-wasip2 only: probes have no native twin).
+#[cfg(target_os = "wasi")]
+pub(crate) fn run_probe(name: &str) -> Outcome {
+    let t = Transcript::new();
+    let result = probes::run(name, &t);
+    Outcome {
+        passed: result.is_ok(),
+        message: result.err().unwrap_or_default(),
+        transcript: t.events(),
+        notes: t.notes(),
+    }
+}
+
 fn run_by_name(name: &str, t: &Transcript) -> Result<(), String> {
     macro_rules! arm {
         ($n:ident) => {
