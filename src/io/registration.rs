@@ -15,7 +15,11 @@
 //!   spinning.
 //! * Dropping a registration disarms the driver before the source's own fields (its WASI
 //!   pollables) are dropped: a source declares its registration first.
+//! * Every waiter always learns the outcome. Closing a source ([`Registration::close`]: the
+//!   slot goes at once, not when the value is dropped), replacing its wait handles and
+//!   shutting a direction down wake whoever waits, and the woken operation reports the error.
 
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
 use std::rc::{Rc, Weak};
@@ -30,10 +34,17 @@ use crate::sys::{self, Direction, Token, WaitHandle, ready};
 pub(crate) struct Registration {
     core: Weak<Core>,
     token: Token,
+    /// [`close`](Registration::close) removed the slot: the token may already name another
+    /// source, so it is never used again.
+    closed: Cell<bool>,
 }
 
 fn loop_gone() -> io::Error {
     io::Error::other(Error::closed())
+}
+
+fn source_closed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the source was closed")
 }
 
 impl Registration {
@@ -50,6 +61,7 @@ impl Registration {
         let reg = Registration {
             core: Rc::downgrade(core),
             token,
+            closed: Cell::new(false),
         };
         let handles = register(&core.driver.borrow(), token)?;
         core.io.borrow_mut().set_handles(token, handles);
@@ -61,17 +73,81 @@ impl Registration {
         self.core.upgrade().ok_or_else(loop_gone)
     }
 
-    /// Replaces the wait handles (a WASI connect that finished): disarms the old ones first.
+    /// Replaces the wait handles (a WASI connect that finished, a UDP connect that replaced its
+    /// streams): disarms the old ones first, then wakes whoever waited in either direction, so
+    /// each waits again on the new handles instead of on ones the driver no longer watches.
     pub(crate) fn set_handles(&self, handles: [WaitHandle; 2]) {
+        if self.closed.get() {
+            return;
+        }
         if let Some(core) = self.core.upgrade() {
             core.driver.borrow_mut().disarm(self.token);
-            core.io.borrow_mut().set_handles(self.token, handles);
+            let mut wake = Vec::new();
+            {
+                let mut io = core.io.borrow_mut();
+                io.set_handles(self.token, handles);
+                io.take_waiters(self.token, &mut wake);
+            }
+            for w in wake {
+                w.wake();
+            }
+        }
+    }
+
+    /// Marks `dir` ready and wakes its waiters: the source changed state in a way the driver
+    /// may never report (a direction shut down, a child reaped by another path), so each
+    /// waiter runs its operation again and sees the outcome.
+    pub(crate) fn wake(&self, dir: Direction) {
+        if self.closed.get() {
+            return;
+        }
+        if let Some(core) = self.core.upgrade() {
+            let mut wake = Vec::new();
+            core.io
+                .borrow_mut()
+                .set_ready(self.token, dir.mask(), &mut wake);
+            for w in wake {
+                w.wake();
+            }
+        }
+    }
+
+    /// Closes the registration now (the source was closed while the value lives on): disarms
+    /// the driver, frees the slot and wakes every waiter, whose operation then reports the
+    /// source's own error. Idempotent; dropping the registration afterwards does nothing.
+    pub(crate) fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        self.deregister();
+    }
+
+    fn deregister(&self) {
+        let Some(core) = self.core.upgrade() else {
+            return;
+        };
+        // No borrow of these is held while user code (a destructor) runs, so they succeed; if
+        // one ever did not, the slot would only be reclaimed with the loop.
+        if let Ok(mut driver) = core.driver.try_borrow_mut() {
+            driver.disarm(self.token);
+        }
+        let mut wake = Vec::new();
+        if let Ok(mut io) = core.io.try_borrow_mut() {
+            io.remove(self.token, &mut wake);
+        }
+        drop(core);
+        // Whoever waited on the source sees it gone instead of waiting forever.
+        for w in wake {
+            w.wake();
         }
     }
 
     /// The readiness recorded in `dir`, or `Pending` with the task parked and the driver armed.
     /// `None` when the loop is gone.
     fn poll_ready_inner(&self, cx: &mut Context<'_>, dir: Direction) -> Option<Poll<u8>> {
+        if self.closed.get() {
+            return Some(Poll::Ready(dir.mask()));
+        }
         let core = self.core.upgrade()?;
         // Wakers of a flushed waiter list (rare); no allocation otherwise.
         let mut flushed = Vec::new();
@@ -117,6 +193,9 @@ impl Registration {
             };
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.closed.get() {
+                        return Poll::Ready(Err(source_closed()));
+                    }
                     if gone {
                         return Poll::Ready(Err(loop_gone()));
                     }
@@ -194,13 +273,18 @@ impl Registration {
 
     /// Whether a task waits on this source in `dir`.
     pub(crate) fn is_waiting(&self, dir: Direction) -> bool {
-        self.core
-            .upgrade()
-            .is_some_and(|core| core.io.borrow().is_waiting(self.token, dir))
+        !self.closed.get()
+            && self
+                .core
+                .upgrade()
+                .is_some_and(|core| core.io.borrow().is_waiting(self.token, dir))
     }
 
     /// Clears readiness bits after an operation found nothing (more) to do.
     pub(crate) fn clear(&self, bits: u8) {
+        if self.closed.get() {
+            return;
+        }
         if let Some(core) = self.core.upgrade() {
             core.io.borrow_mut().clear(self.token, bits);
         }
@@ -209,21 +293,8 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let Some(core) = self.core.upgrade() else {
-            return;
-        };
-        // No borrow of these is held while user code (a destructor) runs, so they succeed; if
-        // one ever did not, the slot would only be reclaimed with the loop.
-        if let Ok(mut driver) = core.driver.try_borrow_mut() {
-            driver.disarm(self.token);
-        }
-        let mut wake = Vec::new();
-        if let Ok(mut io) = core.io.try_borrow_mut() {
-            io.remove(self.token, &mut wake);
-        }
-        // Whoever waited on the source sees it gone instead of waiting forever.
-        for w in wake {
-            w.wake();
+        if !self.closed.get() {
+            self.deregister();
         }
     }
 }

@@ -120,6 +120,15 @@ impl Registry {
         }
     }
 
+    /// Moves the waiters of both directions to `wake` (their wait handles changed).
+    pub(crate) fn take_waiters(&mut self, token: Token, wake: &mut Vec<Waker>) {
+        if let Some(slot) = self.slots.get_mut(token.0) {
+            for w in &mut slot.waiters {
+                w.take_all(wake);
+            }
+        }
+    }
+
     /// Removes a slot; its waiters go to `wake` (they see the source gone instead of waiting
     /// forever).
     pub(crate) fn remove(&mut self, token: Token, wake: &mut Vec<Waker>) {

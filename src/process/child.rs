@@ -76,13 +76,19 @@ impl ProcInner {
         self.exit.borrow().clone()
     }
 
-    /// Records how the child ended and drops the backend process (closing its exit watch).
+    /// Records how the child ended, closes the exit watch (its registry slot goes now) and
+    /// drops the backend process. Whoever waits for the exit (any number of `wait`s, the exit
+    /// watcher) is woken and finds the status: once the watch is closed no event could ever
+    /// wake them, whichever path reaped the child (a `try_wait`, a signal that found it
+    /// exited, the loop closing).
     fn record(&self, exit: Exit) {
         let mut slot = self.exit.borrow_mut();
         if slot.is_none() {
             *slot = Some(exit);
         }
         drop(slot);
+        // The registration goes before the backend process it watches (as on drop).
+        self.reg.close();
         if let Ok(mut sys) = self.sys.try_borrow_mut() {
             sys.take();
         }
@@ -154,8 +160,11 @@ impl Drop for CloseGuard {
 }
 
 /// The exit watcher: reaps the child when it exits; its guard ends it if the loop closes first.
-async fn watch(proc: Rc<ProcInner>) {
-    let guard = CloseGuard(proc);
+///
+/// The guard is an argument, not a local: the future owns it from the moment it is created,
+/// so a watcher discarded before its first poll (spawned in the loop's last iteration, then
+/// the loop closed) still ends the child.
+async fn watch(guard: CloseGuard) {
     let _ = poll_fn(|cx| guard.0.poll_exit(cx)).await;
 }
 
@@ -241,7 +250,7 @@ impl Child {
             core,
             Some(name.into()),
             TaskKind::Watch,
-            watch(proc.clone()),
+            watch(CloseGuard(proc.clone())),
         );
         watcher.set_quiet();
         watcher.detach();
