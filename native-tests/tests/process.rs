@@ -118,3 +118,22 @@ fn exit_is_watched_through_a_pidfd_on_linux() {
     assert_eq!(pidfds, 1, "one pidfd while one child runs");
     assert_eq!(threads, 0, "no waiter thread when pidfds work");
 }
+
+#[test]
+fn a_wait_in_progress_is_woken_when_another_path_reaps_first() {
+    let _g = serial();
+    wait_woken_by_try_wait();
+}
+
+#[test]
+fn a_child_spawned_in_the_last_iteration_is_ended_by_close() {
+    let _g = serial();
+    spawned_in_the_last_iteration();
+}
+
+#[test]
+fn exit_races_leave_no_hang_no_leak_no_zombie() {
+    let _g = serial();
+    let n = exit_races();
+    println!("exit races: {n} scenarios, 0 hangs, 0 leaks, 0 zombies");
+}

@@ -59,3 +59,22 @@ fn fallback_failed_spawn_leaks_nothing() {
     let _g = fallback();
     failed_spawn();
 }
+
+#[test]
+fn a_wait_in_progress_is_woken_when_another_path_reaps_first() {
+    let _g = fallback();
+    wait_woken_by_try_wait();
+}
+
+#[test]
+fn a_child_spawned_in_the_last_iteration_is_ended_by_close() {
+    let _g = fallback();
+    spawned_in_the_last_iteration();
+}
+
+#[test]
+fn exit_races_leave_no_hang_no_leak_no_zombie() {
+    let _g = fallback();
+    let n = exit_races();
+    println!("exit races (waiter threads): {n} scenarios, 0 hangs, 0 leaks, 0 zombies");
+}

@@ -683,3 +683,213 @@ pub fn watch_mechanism() -> (usize, usize) {
         seen
     })
 }
+
+// ===== exit races (issue 17 items 1, 2 and 17) =====
+
+/// How the child ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    /// Exits with status 3 as soon as its stdin closes (which the scenario decides).
+    Short,
+    /// Runs 30 s unless killed.
+    Long,
+}
+
+/// The path that meets the exit, besides the loop's own watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Other {
+    /// Nothing: the loop sees the exit.
+    Nothing,
+    /// `try_wait` after the exit, before the loop saw it.
+    TryWait,
+    /// `kill` after the exit, before the loop saw it.
+    KillAfterExit,
+    /// `send_signal(SIGTERM)` after the exit, before the loop saw it.
+    SignalAfterExit,
+    /// `kill` while the child runs (the exit follows).
+    KillRunning,
+}
+
+/// How the run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Every waiter is awaited.
+    Awaited,
+    /// `stop` once the other path ran, then `close`, waiters still pending.
+    StopThenClose,
+}
+
+/// One scenario: spawn, `waiters` tasks in `wait`, the other path, the end. Panics on a
+/// waiter that hangs, a leaked watcher or slot, or a zombie.
+fn exit_race(life: Life, waiters: usize, other: Other, end: End) {
+    let what = format!("{life:?} child, {waiters} waiter(s), {other:?}, {end:?}");
+    let lp = EventLoop::new().expect("loop");
+    let before = lp.stats();
+    let outcome: Rc<RefCell<Vec<io::Result<i32>>>> = Rc::default();
+    let pid = lp
+        .run_until_complete({
+            let outcome = outcome.clone();
+            let lp2 = lp.clone();
+            let what = what.clone();
+            async move {
+                let script = match life {
+                    Life::Short => "read x; exit 3",
+                    Life::Long => "exec sleep 30",
+                };
+                let mut child = sh(script).stdin(Stdio::piped()).spawn().expect("spawn");
+                let stdin = child.stdin.take();
+                let child = Rc::new(child);
+                let pid = child.id();
+                let mut handles = Vec::new();
+                for _ in 0..waiters {
+                    let (c, out) = (child.clone(), outcome.clone());
+                    handles.push(wasio::spawn(async move {
+                        let r = c.wait().await.map(|s| returncode(&s));
+                        out.borrow_mut().push(r);
+                    }));
+                }
+                // The waiters park first; then the short child may exit.
+                wasio::yield_now().await;
+                drop(stdin);
+                if matches!(
+                    other,
+                    Other::TryWait | Other::KillAfterExit | Other::SignalAfterExit
+                ) {
+                    // Block the loop until the child is a zombie: it has exited, and the loop
+                    // has not looked since.
+                    wait_proc_state(pid, Some('Z'), &what);
+                }
+                match other {
+                    Other::Nothing => {}
+                    Other::TryWait => {
+                        let st = child.try_wait().expect("try_wait").expect("exited");
+                        assert_eq!(returncode(&st), 3, "{what}");
+                    }
+                    Other::KillAfterExit | Other::KillRunning => child.kill().expect("kill"),
+                    Other::SignalAfterExit => child.terminate().expect("terminate"),
+                }
+                match end {
+                    End::Awaited => {
+                        for h in handles {
+                            wasio::timeout(Duration::from_secs(10), h)
+                                .await
+                                .unwrap_or_else(|_| panic!("{what}: a waiter hangs"))
+                                .expect("waiter task");
+                        }
+                        let st = wasio::timeout(Duration::from_secs(10), child.wait())
+                            .await
+                            .unwrap_or_else(|_| panic!("{what}: wait hangs"))
+                            .expect("wait");
+                        let want = if life == Life::Short { 3 } else { -9 };
+                        assert_eq!(returncode(&st), want, "{what}");
+                        for r in outcome.borrow().iter() {
+                            assert_eq!(r.as_ref().ok(), Some(&want), "{what}: {r:?}");
+                        }
+                        // The watcher ends in its next step; its slot went with the exit.
+                        for _ in 0..100 {
+                            if lp2.stats().internal_tasks == before.internal_tasks {
+                                break;
+                            }
+                            wasio::yield_now().await;
+                        }
+                        let now = lp2.stats();
+                        assert_eq!(
+                            now.internal_tasks, before.internal_tasks,
+                            "{what}: the watcher task leaked"
+                        );
+                        assert_eq!(
+                            now.io_sources, before.io_sources,
+                            "{what}: the exit watch's slot leaked"
+                        );
+                    }
+                    End::StopThenClose => {
+                        for h in handles {
+                            h.detach();
+                        }
+                    }
+                }
+                pid
+            }
+        })
+        .expect("run");
+    lp.close().expect("close");
+    assert_eq!(proc_state(pid), None, "{what}: a zombie or a survivor");
+}
+
+/// Every order of exit, reap by another path, waiters and the end of the loop (issue 17
+/// item 17); returns the number of scenarios.
+pub fn exit_races() -> usize {
+    let mut n = 0;
+    for life in [Life::Short, Life::Long] {
+        let others: &[Other] = match life {
+            Life::Short => &[
+                Other::Nothing,
+                Other::TryWait,
+                Other::KillAfterExit,
+                Other::SignalAfterExit,
+            ],
+            Life::Long => &[Other::KillRunning],
+        };
+        for &other in others {
+            for waiters in 0..=3 {
+                for end in [End::Awaited, End::StopThenClose] {
+                    exit_race(life, waiters, other, end);
+                    n += 1;
+                }
+            }
+        }
+    }
+    n
+}
+
+/// Issue 17 item 1: a `wait` in progress is woken when `try_wait` reaps the child first.
+pub fn wait_woken_by_try_wait() {
+    exit_race(Life::Short, 1, Other::TryWait, End::Awaited);
+    exit_race(Life::Short, 2, Other::KillAfterExit, End::Awaited);
+}
+
+/// Issue 17 item 2: a child spawned by a plain callback in the loop's last iteration (its
+/// watcher never polled) is killed and reaped by `close`, with or without `kill_on_close`.
+pub fn spawned_in_the_last_iteration() {
+    for kill in [true, false] {
+        let lp = EventLoop::new().expect("loop");
+        let pid = Rc::new(std::cell::Cell::new(0));
+        let (p, l) = (pid.clone(), lp.clone());
+        lp.call_soon(move || {
+            let script = if kill { "exec sleep 30" } else { "exit 0" };
+            let child = sh(script).kill_on_close(kill).spawn().expect("spawn");
+            p.set(child.id());
+            l.stop();
+        })
+        .expect("call_soon");
+        lp.run_forever().expect("run_forever");
+        lp.close().expect("close");
+        let pid = pid.get();
+        assert_ne!(pid, 0);
+        if kill {
+            assert_eq!(proc_state(pid), None, "killed and reaped at close");
+        } else {
+            // Left running (it exits at once): a thread reaps it, no zombie stays.
+            wait_proc_state(pid, None, "child left to exit after close");
+        }
+    }
+    // The same through `wasio::run` when the spawning callback is fatal.
+    let pid = Rc::new(std::cell::Cell::new(0));
+    let p = pid.clone();
+    let res = wasio::run(async move {
+        let lp = wasio::current();
+        lp.call_soon(move || {
+            let child = sh("exec sleep 30").spawn().expect("spawn");
+            p.set(child.id());
+            Err::<(), _>(wasio::Fatal::new("stop everything"))
+        })
+        .expect("call_soon");
+        wasio::sleep(Duration::from_secs(60)).await;
+    });
+    assert!(res.is_err_and(|e| e.is_fatal()));
+    assert_eq!(
+        proc_state(pid.get()),
+        None,
+        "killed and reaped after a Fatal"
+    );
+}
