@@ -88,7 +88,8 @@ fn exe01_a_panicking_function_is_an_error() {
     assert_eq!(err.panic_message(), Some("job exploded"));
 }
 
-/// Dropping the future does not stop the function; its result is dropped when it comes.
+/// Dropping the future of a function that already runs does not stop it (threads cannot be
+/// killed); its result is dropped when it comes.
 #[test]
 fn exe01_dropping_the_future_lets_the_job_finish_and_drops_its_result() {
     struct Counted(Arc<AtomicUsize>);
@@ -98,17 +99,21 @@ fn exe01_dropping_the_future_lets_the_job_finish_and_drops_its_result() {
         }
     }
     let dropped = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Barrier::new(2));
     let ran = Arc::new(Barrier::new(2));
-    let (d, r) = (dropped.clone(), ran.clone());
+    let (d, s, r) = (dropped.clone(), started.clone(), ran.clone());
     let lp = EventLoop::new().unwrap();
     let lp2 = lp.clone();
     lp.run_until_complete(async move {
         let fut = lp2
             .run_in_executor(move || {
+                s.wait();
                 r.wait();
                 Counted(d)
             })
             .unwrap();
+        // Dropped once the function runs (a queued one would be cancelled instead).
+        started.wait();
         drop(fut);
     })
     .unwrap();
@@ -201,5 +206,159 @@ fn names_resolve_in_the_bounded_pool() {
         })
         .unwrap();
     assert!(peak <= 3, "{peak} pool threads for a pool of 3");
+    lp.close().unwrap();
+}
+
+/// A gate a job waits at until the `Sender` sends (or goes).
+type Gate = Arc<Mutex<std::sync::mpsc::Receiver<()>>>;
+
+/// A pool, a gate and a "finished" counter for a job that waits at the gate.
+fn busy_pool(
+    workers: usize,
+    prefix: &str,
+) -> (
+    ThreadPool,
+    std::sync::mpsc::Sender<()>,
+    Gate,
+    Arc<AtomicUsize>,
+) {
+    let pool = ThreadPool::with_name_prefix(workers, prefix).expect("pool");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let finished = Arc::new(AtomicUsize::new(0));
+    (pool, tx, Arc::new(Mutex::new(rx)), finished)
+}
+
+/// Opens the gate from another thread a little later.
+fn open_later(tx: std::sync::mpsc::Sender<()>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = tx.send(());
+    })
+}
+
+/// Issue 17 item 6: a second `shutdown(true)` (the first one took the join handles) still
+/// waits until every worker has exited.
+#[test]
+fn a_second_shutdown_with_wait_still_waits_for_the_workers() {
+    let (pool, tx, gate, finished) = busy_pool(1, "wasio-exe-second");
+    let (r, f) = (gate.clone(), finished.clone());
+    let started = Arc::new(Barrier::new(2));
+    let s = started.clone();
+    let lp = EventLoop::new().unwrap();
+    let job = lp
+        .run_in_pool(&pool, move || {
+            s.wait();
+            let _ = r.lock().map(|rx| rx.recv());
+            f.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    started.wait();
+    // Running now: dropping its future no longer cancels it.
+    drop(job);
+    // The first shutdown(true) takes the handles and blocks on another thread.
+    let p = pool.clone();
+    let first = std::thread::spawn(move || p.shutdown(true));
+    while !pool.is_shutdown() {
+        std::thread::yield_now();
+    }
+    // Released later, from another thread: a second shutdown that returned at once would see
+    // the job unfinished.
+    let releaser = open_later(tx);
+    pool.shutdown(true);
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the second shutdown(true) returned while the job still ran"
+    );
+    first.join().unwrap();
+    releaser.join().unwrap();
+    lp.close().unwrap();
+}
+
+/// Issue 17 item 7: `shutdown(true)` from one of the pool's own jobs neither panics nor waits
+/// for its own thread; it waits for the other workers.
+#[test]
+fn shutdown_with_wait_from_a_job_skips_its_own_thread() {
+    let (pool, tx, gate, finished) = busy_pool(2, "wasio-exe-self");
+    let (r, f) = (gate.clone(), finished.clone());
+    let started = Arc::new(Barrier::new(2));
+    let s = started.clone();
+    let out = wasio::run({
+        let pool = pool.clone();
+        async move {
+            let lp = wasio::current();
+            let other = lp
+                .run_in_pool(&pool, move || {
+                    s.wait();
+                    let _ = r.lock().map(|rx| rx.recv());
+                    f.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+            started.wait();
+            let releaser = open_later(tx);
+            let p = pool.clone();
+            let f2 = finished.clone();
+            let own = lp
+                .run_in_pool(&pool, move || {
+                    p.shutdown(true);
+                    // The other worker was waited for.
+                    f2.load(Ordering::SeqCst)
+                })
+                .unwrap();
+            let seen = own.await;
+            other.await.unwrap();
+            releaser.join().unwrap();
+            seen
+        }
+    })
+    .unwrap();
+    assert_eq!(out.expect("the job's shutdown(true) must not panic"), 1);
+    pool.shutdown(true);
+    assert!(
+        !thread_names()
+            .iter()
+            .any(|n| n.starts_with("wasio-exe-self")),
+        "{:?}",
+        thread_names()
+    );
+}
+
+/// Issue 17 item 8: a job whose future is dropped while it waits in the queue never runs
+/// (asyncio cancels the concurrent future with the awaiting one).
+#[test]
+fn a_cancelled_queued_job_never_runs() {
+    let (pool, tx, gate, finished) = busy_pool(1, "wasio-exe-cancel");
+    let ran = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Barrier::new(2));
+    let lp = EventLoop::new().unwrap();
+    let (r, f, s) = (gate.clone(), finished.clone(), started.clone());
+    let busy = lp
+        .run_in_pool(&pool, move || {
+            s.wait();
+            let _ = r.lock().map(|rx| rx.recv());
+            f.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    started.wait();
+    let r2 = ran.clone();
+    let queued = lp
+        .run_in_pool(&pool, move || {
+            r2.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    // Cancelled while the only worker is busy: still in the queue.
+    lp.run_until_complete(async move {
+        let _ = wasio::timeout(Duration::from_millis(1), queued).await;
+    })
+    .unwrap();
+    tx.send(()).unwrap();
+    drop(busy);
+    pool.shutdown(true);
+    assert_eq!(finished.load(Ordering::SeqCst), 1, "the busy job finished");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        0,
+        "the cancelled job ran anyway"
+    );
     lp.close().unwrap();
 }

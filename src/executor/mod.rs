@@ -8,8 +8,10 @@
 //!   EXE-02).
 //! * The result reaches the awaiting task through its waker, from the worker thread (the
 //!   loop's cross-thread queue wakes the loop).
-//! * Dropping the returned [`Blocking`] future does not stop the function (threads cannot be
-//!   killed); its result is dropped when it comes.
+//! * Dropping the returned [`Blocking`] future (cancelling the task that awaits it) cancels a
+//!   function that has not started: it never runs (asyncio cancels the concurrent future with
+//!   it). One already running cannot be stopped (threads cannot be killed); its result is
+//!   dropped when it comes.
 //! * After [`EventLoop::shutdown_default_executor`] (or `close()`), the default executor is
 //!   refused with [`Error::is_executor_shutdown`]; an explicit pool still works (EXE-03).
 //! * Without threads (wasm32-wasip2) the function runs on the loop itself, in a later
@@ -126,6 +128,10 @@ where
     }));
     let theirs = slot.clone();
     let job: Job = Box::new(move || {
+        if lock(&theirs).abandoned {
+            // Cancelled while queued: never started, never runs.
+            return;
+        }
         let out = catch_unwind(AssertUnwindSafe(f));
         let waker = {
             let mut s = lock(&theirs);

@@ -9,7 +9,10 @@
 //! * A job never unwinds into a worker: the caller wraps it (`run_in_executor` catches the
 //!   panic and hands it to the awaiting task).
 //! * `shutdown` refuses new jobs; workers finish what is queued and exit. `shutdown(wait)`
-//!   joins them. Dropping the last handle to an open pool shuts it down without waiting.
+//!   returns once every worker has exited, however many callers wait and whichever of them
+//!   joins the threads; called from one of the pool's own workers it waits for the others
+//!   (a thread cannot wait for itself). Dropping the last handle to an open pool shuts it
+//!   down without waiting.
 //! * Without threads (wasm32-wasip2) a pool never starts one; the layer above runs its jobs on
 //!   the loop instead (see `executor`).
 
@@ -34,6 +37,9 @@ struct State {
     /// Workers started.
     threads: usize,
     shutdown: bool,
+    /// Workers that have not exited yet.
+    alive: usize,
+    /// Join handles not taken yet (a `shutdown(true)` takes them).
     handles: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -42,6 +48,14 @@ struct Inner {
     name_prefix: String,
     state: Mutex<State>,
     work: Condvar,
+    /// Signalled when a worker exits.
+    exited: Condvar,
+}
+
+thread_local! {
+    /// The pool this thread works for, if it is a worker: a `shutdown(true)` from a job must
+    /// not wait for its own thread.
+    static WORKER_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 impl Inner {
@@ -96,9 +110,11 @@ impl ThreadPool {
                 idle: 0,
                 threads: 0,
                 shutdown: false,
+                alive: 0,
                 handles: Vec::new(),
             }),
             work: Condvar::new(),
+            exited: Condvar::new(),
         });
         Ok(ThreadPool {
             _handles: Arc::new(LastHandle(inner.clone())),
@@ -142,6 +158,7 @@ impl ThreadPool {
             match spawned {
                 Ok(handle) => {
                     st.threads += 1;
+                    st.alive += 1;
                     st.handles.push(handle);
                 }
                 Err(e) if st.threads == 0 => {
@@ -163,26 +180,61 @@ impl ThreadPool {
     }
 
     /// Refuses new jobs; the workers finish the queue and exit. With `wait`, blocks until they
-    /// have (asyncio `shutdown(wait=True)`). Idempotent.
+    /// have (asyncio `shutdown(wait=True)`), also when another call already started waiting or
+    /// joined them. Called with `wait` from one of this pool's own jobs, it waits for every
+    /// other worker and returns while its own thread finishes the job (asyncio would raise
+    /// "cannot join current thread"; a shutdown from inside a job is legitimate, so wasio
+    /// skips only the self-join). Idempotent.
     pub fn shutdown(&self, wait: bool) {
+        let own = WORKER_OF.with(|w| w.get()) == self.id();
         let handles = {
             let mut st = self.inner.lock();
             st.shutdown = true;
             self.inner.work.notify_all();
-            if wait {
-                std::mem::take(&mut st.handles)
-            } else {
-                Vec::new()
+            if !wait {
+                return;
             }
+            std::mem::take(&mut st.handles)
         };
+        let me = std::thread::current().id();
         for h in handles {
+            if h.thread().id() == me {
+                // Our own thread: it exits after this job (its handle is dropped, detached).
+                continue;
+            }
             // A worker that panicked has nothing more to tell.
             let _ = h.join();
         }
+        // Handles another call took are joined there: wait for those workers to exit too.
+        let mine = usize::from(own);
+        let mut st = self.inner.lock();
+        while st.alive > mine {
+            st = self
+                .inner
+                .exited
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// This pool's identity (the address of its shared state).
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 }
 
-fn worker(inner: &Inner) {
+fn worker(inner: &Arc<Inner>) {
+    WORKER_OF.with(|w| w.set(Arc::as_ptr(inner) as usize));
+    // Counted out however the thread ends (a job never unwinds into it, but be sure).
+    struct Exit<'a>(&'a Inner);
+    impl Drop for Exit<'_> {
+        fn drop(&mut self) {
+            let mut st = self.0.lock();
+            st.alive -= 1;
+            self.0.exited.notify_all();
+        }
+    }
+    let _exit = Exit(inner);
     let mut st = inner.lock();
     loop {
         if let Some(job) = st.queue.pop_front() {
