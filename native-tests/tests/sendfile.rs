@@ -66,3 +66,39 @@ fn a_device_goes_through_the_fallback_or_is_refused_without_it() {
     assert_eq!(refused.kind(), std::io::ErrorKind::Unsupported);
     assert_eq!(zeros, vec![0u8; 40_000]);
 }
+
+/// Issue 17 item 5: a pipe cannot seek, so zero-copy is impossible and the fallback serves it,
+/// from where the pipe is, with offset 0 (another offset is a clear error, never a seek).
+#[test]
+fn a_pipe_goes_through_the_fallback() {
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "head -c 50000 /dev/zero | tr '\\0' 'p'"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let pipe = child.stdout.take().expect("piped stdout");
+    let mut file = std::fs::File::from(std::os::fd::OwnedFd::from(pipe));
+    let (offset_err, sent, got) = wasio::run(async move {
+        let (tx, rx) = pair().await;
+        let offset_err = sendfile_with(&tx, &mut file, &SendfileOptions::new().offset(5))
+            .await
+            .expect_err("an offset on a pipe");
+        let reader = wasio::spawn(async move {
+            let mut got = Vec::new();
+            rx.read_to_end(&mut got).await.map(|_| got)
+        });
+        let sent = sendfile_with(&tx, &mut file, &SendfileOptions::new()).await;
+        tx.close().await.expect("close");
+        drop(tx);
+        (offset_err, sent, reader.await.expect("task").expect("read"))
+    })
+    .expect("run");
+    child.wait().expect("wait");
+    assert_eq!(
+        offset_err.kind(),
+        std::io::ErrorKind::InvalidInput,
+        "{offset_err}"
+    );
+    assert_eq!(sent.expect("sendfile from a pipe"), 50_000);
+    assert_eq!(got, vec![b'p'; 50_000]);
+}

@@ -5,8 +5,11 @@
 //!
 //! * `count` of `Some(0)` is an error (asyncio: "count must be a positive integer"); `None`
 //!   means "until end of file". An offset at or past the end sends nothing.
-//! * The result is the number of bytes sent. Afterwards, on success and on error alike, the
-//!   file position is `offset + sent` when anything was sent (asyncio seeks there).
+//! * The result is the number of bytes sent. The file position follows one rule on both
+//!   paths (see [`sendfile`]): a regular file is left at `offset + sent` once the call gets
+//!   past its checks, on success and on error alike, also when nothing was sent; a file that
+//!   cannot seek (a pipe, a socket, a device) is read from where it is, never seeked, and
+//!   only offset 0 is accepted for it.
 //! * Natively on Linux the bytes go through `sendfile(2)`; when that is impossible for this
 //!   file (not a regular file, or the call is unavailable) and nothing was sent yet, the
 //!   fallback reads the file in 16 KiB chunks (asyncio's transport fallback size) and writes
@@ -120,9 +123,19 @@ impl std::error::Error for SendfileError {
 /// Sends `count` bytes of `file` from `offset` (`None`: to the end) to `stream`; returns how
 /// many were sent (asyncio `loop.sendfile`).
 ///
-/// `Some(0)` is an `InvalidInput` error; an offset at or past the end sends nothing. On
-/// success and on error alike, the file position ends at `offset + sent` when anything was
-/// sent. Natively on Linux a regular file goes through zero-copy `sendfile(2)`; otherwise (and
+/// `Some(0)` is an `InvalidInput` error; an offset at or past the end sends nothing.
+///
+/// The file position: for a regular file it ends at `offset + sent` (so at `offset` when
+/// nothing was sent, an offset at or past the end included), on success and on error alike;
+/// the errors raised before anything is tried (`count` of 0, the fallback disabled where it
+/// would be needed) leave it unchanged. asyncio's read/write fallback does the same (it seeks
+/// to `offset` before reading and to `offset + sent` after); its zero-copy path leaves the
+/// position alone when nothing was sent, and wasio follows the fallback on both paths so
+/// that the worlds agree (on WASI the fallback is the only path). A file that cannot seek (a
+/// pipe, a socket, a character device) is read from where it is and never seeked: `offset`
+/// must then be 0 (else `InvalidInput`), and the fallback always serves it.
+///
+/// Natively on Linux a regular file goes through zero-copy `sendfile(2)`; otherwise (and
 /// always on WASI) the file is read in 16 KiB chunks and written to the stream, with the same
 /// bytes, result and position (see [`SendfileOptions`] to disable or force that fallback).
 /// Bytes written to the stream before and after keep their order. A failure part-way is an
@@ -183,16 +196,26 @@ pub async fn sendfile_with(
         (None, Some(a)) => a,
         (None, None) => u64::MAX,
     };
+    let seekable = meta.is_file();
+    if !seekable && offset != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "offset {offset} needs a file that can seek; this one (a pipe, socket or device) \
+                 can only be sent from where it is, with offset 0"
+            ),
+        ));
+    }
     if want == 0 {
-        return Ok(0);
+        return finish(file, seekable, offset, 0, Ok(()));
     }
     let mut sent = 0u64;
     let mut native_failed = None;
-    if !opts.force_fallback && meta.is_file() {
+    if !opts.force_fallback && seekable {
         match zero_copy(stream, file, offset, want, &mut sent).await {
-            Ok(()) => return finish(file, offset, sent, Ok(())),
+            Ok(()) => return finish(file, seekable, offset, sent, Ok(())),
             Err(e) if sent == 0 && unavailable(&e) => native_failed = Some(e),
-            Err(e) => return finish(file, offset, sent, Err(e)),
+            Err(e) => return finish(file, seekable, offset, sent, Err(e)),
         }
     }
     if !opts.fallback {
@@ -205,8 +228,8 @@ pub async fn sendfile_with(
             format!("fallback is disabled and zero-copy sendfile is not possible: {why}"),
         ));
     }
-    let res = copy(stream, file, offset, want, &mut sent).await;
-    finish(file, offset, sent, res)
+    let res = copy(stream, file, seekable, offset, want, &mut sent).await;
+    finish(file, seekable, offset, sent, res)
 }
 
 /// Whether a first zero-copy error means "not possible for this pair" (the backend says
@@ -239,15 +262,19 @@ async fn zero_copy(
     Ok(())
 }
 
-/// The fallback: read 16 KiB chunks from `offset` and write them to the stream.
+/// The fallback: read 16 KiB chunks from `offset` (a file that cannot seek: from where it
+/// is) and write them to the stream.
 async fn copy(
     stream: &TcpStream,
     file: &mut File,
+    seekable: bool,
     offset: u64,
     want: u64,
     sent: &mut u64,
 ) -> io::Result<()> {
-    file.seek(SeekFrom::Start(offset))?;
+    if seekable {
+        file.seek(SeekFrom::Start(offset))?;
+    }
     let mut buf = vec![0u8; FALLBACK_CHUNK];
     while *sent < want {
         let len = usize::try_from(want - *sent)
@@ -268,10 +295,15 @@ async fn copy(
     Ok(())
 }
 
-/// Leaves the file at `offset + sent` when anything was sent, and wraps a failure with what
-/// was sent.
-fn finish(file: &mut File, offset: u64, sent: u64, res: io::Result<()>) -> io::Result<u64> {
-    if sent > 0 {
+/// Leaves a regular file at `offset + sent`, and wraps a failure with what was sent.
+fn finish(
+    file: &mut File,
+    seekable: bool,
+    offset: u64,
+    sent: u64,
+    res: io::Result<()>,
+) -> io::Result<u64> {
+    if seekable {
         file.seek(SeekFrom::Start(offset.saturating_add(sent)))?;
     }
     match res {
