@@ -21,22 +21,42 @@ pub(crate) async fn read_exact(
 }
 
 /// Reads until end of stream, appending to `out`; returns the number of bytes read.
+///
+/// Cancel-safe as far as `out` goes: the bytes read so far are in `out` and nothing else is.
+/// `out` is grown before each read (reads go straight into it, so the future holds no buffer
+/// a task would keep whole); a guard truncates it to what was read when the future is dropped
+/// mid-read, so a cancelled call never leaves the unread, zeroed tail behind.
 pub(crate) async fn read_to_end(
     mut poll_read: impl FnMut(&mut Context<'_>, &mut [u8]) -> Poll<io::Result<usize>>,
     out: &mut Vec<u8>,
 ) -> io::Result<usize> {
     const CHUNK: usize = 16 * 1024;
     let start = out.len();
+    let mut guard = Filled { filled: start, out };
     loop {
-        // Read straight into `out` (no buffer in the future's state, which a task keeps whole).
-        let len = out.len();
-        out.resize(len + CHUNK, 0);
-        let res = poll_fn(|cx| poll_read(cx, &mut out[len..])).await;
-        let n = *res.as_ref().unwrap_or(&0);
-        out.truncate(len + n);
-        if res? == 0 {
-            return Ok(out.len() - start);
+        let len = guard.filled;
+        guard.out.resize(len + CHUNK, 0);
+        let res = poll_fn(|cx| poll_read(cx, &mut guard.out[len..])).await;
+        if let Ok(n) = res {
+            guard.filled = len + n;
         }
+        guard.out.truncate(guard.filled);
+        if res? == 0 {
+            return Ok(guard.filled - start);
+        }
+    }
+}
+
+/// `out` holds `filled` bytes of data and perhaps a zeroed tail being read into; dropping the
+/// guard (the read ended, or its future was dropped) cuts the tail off.
+struct Filled<'a> {
+    out: &'a mut Vec<u8>,
+    filled: usize,
+}
+
+impl Drop for Filled<'_> {
+    fn drop(&mut self) {
+        self.out.truncate(self.filled);
     }
 }
 
