@@ -16,6 +16,7 @@
 //!   drops queued writes with the stream, a stream dropped with unflushed writes is handed to
 //!   an internal task that flushes it first (and `wasio::run` waits for those, bounded).
 
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
@@ -100,6 +101,15 @@ pub(crate) struct StreamInner<S: SysStream> {
     /// First: disarms the driver before `sys` drops its WASI pollables.
     reg: Registration,
     sys: S,
+    /// The write side is closing or closed (`close` / `shutdown_write` began): writes fail.
+    write_closed: Cell<bool>,
+}
+
+fn write_side_closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the stream's write side was closed",
+    )
 }
 
 /// What a server does to the connections it tracks (SRV-09), whatever their kind.
@@ -112,13 +122,17 @@ pub(crate) trait Control {
 
 impl<S: SysStream> StreamInner<S> {
     pub(crate) fn new(reg: Registration, sys: S) -> StreamInner<S> {
-        StreamInner { reg, sys }
+        StreamInner {
+            reg,
+            sys,
+            write_closed: Cell::new(false),
+        }
     }
 
     /// A stream of `core` that is already connected (accepted, adopted, a socketpair end).
     pub(crate) fn connected(core: &Rc<Core>, mut sys: S) -> io::Result<Rc<StreamInner<S>>> {
         let reg = register_stream(core, &mut sys)?;
-        Ok(Rc::new(StreamInner { reg, sys }))
+        Ok(Rc::new(StreamInner::new(reg, sys)))
     }
 
     /// The backend stream.
@@ -135,6 +149,9 @@ impl<S: SysStream> StreamInner<S> {
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.write_closed.get() {
+            return Poll::Ready(Err(write_side_closed()));
+        }
         self.reg.poll_write(cx, buf, |b| self.sys.try_write(b))
     }
 
@@ -143,7 +160,14 @@ impl<S: SysStream> StreamInner<S> {
             .poll_io_try_first(cx, Direction::Write, || self.sys.try_flush())
     }
 
+    /// Closes the write side: from the first call on, writes fail (`BrokenPipe`), and a task
+    /// already waiting to write (through another handle or half) is woken to see it; then
+    /// what was written is flushed and the write side shut down (the peer reads end of
+    /// stream).
     pub(crate) fn poll_shutdown_write(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.write_closed.replace(true) {
+            self.reg.wake(Direction::Write);
+        }
         match self.poll_flush(cx) {
             Poll::Ready(Ok(())) => Poll::Ready(self.sys.shutdown(Shutdown::Write)),
             other => other,
@@ -160,6 +184,9 @@ impl StreamInner<sys::net::TcpStream> {
         offset: &mut u64,
         len: usize,
     ) -> Poll<io::Result<usize>> {
+        if self.write_closed.get() {
+            return Poll::Ready(Err(write_side_closed()));
+        }
         self.reg.poll_io(cx, Direction::Write, || {
             self.sys.try_sendfile(file, offset, len)
         })

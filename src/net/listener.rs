@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 
 use crate::context::try_current_core;
 use crate::core::Core;
+use crate::io::closable::Closable;
 use crate::io::registration::Registration;
 use crate::net::stream::TcpStream;
 use crate::sys::{self, Direction, ListenOptions};
@@ -44,11 +45,12 @@ impl BoundSocket {
 /// A listening TCP socket.
 ///
 /// Any number of tasks may `accept` on one listener at once: a new connection wakes them all,
-/// one gets it and the others wait again.
+/// one gets it and the others wait again. [`close`](TcpListener::close) (or dropping it) stops
+/// listening; a task waiting in `accept` then gets a `NotConnected` error at once.
 pub struct TcpListener {
     /// First: disarms the driver before the socket drops its WASI pollable.
     reg: Registration,
-    sys: sys::net::TcpListener,
+    sys: Closable<sys::net::TcpListener>,
 }
 
 /// Default listen backlog (asyncio `create_server`).
@@ -65,7 +67,10 @@ impl TcpListener {
             s.register(driver, token)?;
             Ok(s.wait_handles())
         })?;
-        Ok(TcpListener { reg, sys })
+        Ok(TcpListener {
+            reg,
+            sys: Closable::new(sys, "the listener"),
+        })
     }
 
     /// Binds to `addr` with `SO_REUSEADDR` and listens (backlog 100).
@@ -89,7 +94,7 @@ impl TcpListener {
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let (sys, peer) = match self
             .reg
-            .poll_io(cx, Direction::Read, || self.sys.try_accept())
+            .poll_io(cx, Direction::Read, || self.sys.with(|s| s.try_accept()))
         {
             Poll::Ready(Ok(v)) => v,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -101,7 +106,19 @@ impl TcpListener {
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sys.local_addr()
+        self.sys.with(|s| s.local_addr())
+    }
+
+    /// Stops listening now: new connects are refused, and every task waiting in
+    /// [`accept`](TcpListener::accept) gets a `NotConnected` error at once, as does every later
+    /// call. Idempotent; dropping the listener closes it too.
+    pub fn close(&self) {
+        self.sys.close(&self.reg);
+    }
+
+    /// Whether [`close`](TcpListener::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.sys.is_closed()
     }
 }
 

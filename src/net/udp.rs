@@ -14,7 +14,7 @@
 //! * After [`close`](UdpSocket::close), every operation is a `NotConnected` error, never a
 //!   panic.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -22,6 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::task::{Context, Poll};
 
 use crate::context::try_current_core;
+use crate::io::closable::Closable;
 use crate::io::registration::Registration;
 use crate::net::dns::lookup_host;
 use crate::sys::{self, Direction, UdpOptions};
@@ -46,17 +47,13 @@ use crate::sys::{self, Direction, UdpOptions};
 pub struct UdpSocket {
     /// First: disarms the driver before the socket drops its WASI pollables.
     reg: Registration,
-    /// `None` once closed.
-    sys: RefCell<Option<sys::udp::UdpSocket>>,
+    /// The backend socket, until closed.
+    sys: Closable<sys::udp::UdpSocket>,
     /// Where sends go by default and the only address they may go to (asyncio `_address`):
     /// the connected peer, or the remote address of a broadcast endpoint.
     peer: Cell<Option<SocketAddr>>,
     /// `peer` is connected (sends go without an address), not just remembered.
     connected: Cell<bool>,
-}
-
-fn closed() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "the UDP socket is closed")
 }
 
 fn check_target(addr: SocketAddr) -> io::Result<()> {
@@ -88,17 +85,14 @@ impl UdpSocket {
         })?;
         Ok(UdpSocket {
             reg,
-            sys: RefCell::new(Some(sys)),
+            sys: Closable::new(sys, "the UDP socket"),
             peer: Cell::new(None),
             connected: Cell::new(false),
         })
     }
 
     fn with_sys<R>(&self, f: impl FnOnce(&sys::udp::UdpSocket) -> io::Result<R>) -> io::Result<R> {
-        match &*self.sys.borrow() {
-            Some(s) => f(s),
-            None => Err(closed()),
-        }
+        self.sys.with(f)
     }
 
     /// Associates the socket with `peer`: `send`/`recv` talk to it, datagrams from others are
@@ -115,13 +109,14 @@ impl UdpSocket {
                  trap)",
             ));
         }
-        let mut guard = self.sys.borrow_mut();
-        let sys = guard.as_mut().ok_or_else(closed)?;
-        // The WASI streams (and their pollables) are replaced: disarm them first.
-        self.reg.set_handles(Default::default());
-        let res = sys.connect(peer);
-        self.reg.set_handles(sys.wait_handles());
-        res?;
+        self.sys.with_mut(|sys| {
+            // The WASI streams (and their pollables) are replaced: disarm them first. Tasks
+            // waiting to send are woken and wait again on the new ones.
+            self.reg.set_handles(Default::default());
+            let res = sys.connect(peer);
+            self.reg.set_handles(sys.wait_handles());
+            res
+        })?;
         self.peer.set(Some(peer));
         self.connected.set(true);
         Ok(())
@@ -156,7 +151,7 @@ impl UdpSocket {
             return Poll::Ready(Err(e));
         }
         if self.is_closed() {
-            return Poll::Ready(Err(closed()));
+            return Poll::Ready(Err(self.sys.closed_error()));
         }
         // Connected: send to the peer the socket knows (POSIX `send`).
         let dest = if self.connected.get() { None } else { target };
@@ -182,7 +177,7 @@ impl UdpSocket {
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
         if self.is_closed() {
-            return Poll::Ready(Err(closed()));
+            return Poll::Ready(Err(self.sys.closed_error()));
         }
         self.reg
             .poll_io(cx, Direction::Read, || self.with_sys(|s| s.try_recv(buf)))
@@ -220,18 +215,17 @@ impl UdpSocket {
 
     /// Closes the socket now; later operations are `NotConnected` errors. Idempotent.
     /// Dropping the socket closes it too.
+    ///
+    /// A task already waiting on the socket (in [`recv_from`](UdpSocket::recv_from),
+    /// [`recv`](UdpSocket::recv), [`send_to`](UdpSocket::send_to) or [`send`](UdpSocket::send))
+    /// is woken and gets the same `NotConnected` error at once.
     pub fn close(&self) {
-        let taken = self.sys.borrow_mut().take();
-        if taken.is_some() {
-            // Disarm before the WASI pollables go.
-            self.reg.set_handles(Default::default());
-        }
-        drop(taken);
+        self.sys.close(&self.reg);
     }
 
     /// Whether [`close`](UdpSocket::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.sys.borrow().is_none()
+        self.sys.is_closed()
     }
 }
 

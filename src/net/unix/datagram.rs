@@ -10,6 +10,7 @@ use std::io;
 use std::path::Path;
 
 use super::UnixSocketAddr;
+use crate::io::closable::Closable;
 use crate::io::registration::Registration;
 use crate::net::inner::current_core;
 use crate::sys::{self, Direction};
@@ -37,7 +38,7 @@ use crate::sys::{self, Direction};
 pub struct UnixDatagram {
     /// First: deregisters before the socket is closed and its path removed.
     reg: Registration,
-    sys: sys::unix::UnixDatagram,
+    sys: Closable<sys::unix::UnixDatagram>,
 }
 
 impl UnixDatagram {
@@ -48,7 +49,10 @@ impl UnixDatagram {
             s.register(driver, token)?;
             Ok(s.wait_handles())
         })?;
-        Ok(UnixDatagram { reg, sys })
+        Ok(UnixDatagram {
+            reg,
+            sys: Closable::new(sys, "the Unix datagram socket"),
+        })
     }
 
     /// A socket bound to `path` (`AddrInUse` if something exists there).
@@ -71,14 +75,14 @@ impl UnixDatagram {
     /// Sets the default peer of [`send`](UnixDatagram::send) and the only sender
     /// [`recv`](UnixDatagram::recv) accepts.
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        self.sys.connect(path.as_ref())
+        self.sys.with(|s| s.connect(path.as_ref()))
     }
 
     /// Sends one datagram to the connected peer; returns its length.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         poll_fn(|cx| {
             self.reg
-                .poll_io(cx, Direction::Write, || self.sys.try_send(buf))
+                .poll_io(cx, Direction::Write, || self.sys.with(|s| s.try_send(buf)))
         })
         .await
     }
@@ -87,8 +91,9 @@ impl UnixDatagram {
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let path = path.as_ref();
         poll_fn(|cx| {
-            self.reg
-                .poll_io(cx, Direction::Write, || self.sys.try_send_to(buf, path))
+            self.reg.poll_io(cx, Direction::Write, || {
+                self.sys.with(|s| s.try_send_to(buf, path))
+            })
         })
         .await
     }
@@ -98,7 +103,7 @@ impl UnixDatagram {
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| {
             self.reg
-                .poll_io(cx, Direction::Read, || self.sys.try_recv(buf))
+                .poll_io(cx, Direction::Read, || self.sys.with(|s| s.try_recv(buf)))
         })
         .await
     }
@@ -106,8 +111,9 @@ impl UnixDatagram {
     /// Receives one datagram and the address of its sender (unnamed if it did not bind).
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, UnixSocketAddr)> {
         let (n, from) = poll_fn(|cx| {
-            self.reg
-                .poll_io(cx, Direction::Read, || self.sys.try_recv_from(buf))
+            self.reg.poll_io(cx, Direction::Read, || {
+                self.sys.with(|s| s.try_recv_from(buf))
+            })
         })
         .await?;
         Ok((n, UnixSocketAddr::new(from)))
@@ -115,12 +121,19 @@ impl UnixDatagram {
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
-        self.sys.local_addr().map(UnixSocketAddr::new)
+        self.sys.with(|s| s.local_addr()).map(UnixSocketAddr::new)
     }
 
     /// The connected peer's address.
     pub fn peer_addr(&self) -> io::Result<UnixSocketAddr> {
-        self.sys.peer_addr().map(UnixSocketAddr::new)
+        self.sys.with(|s| s.peer_addr()).map(UnixSocketAddr::new)
+    }
+
+    /// Closes the socket now (its path is removed if it is still ours): every task waiting to
+    /// send or receive gets a `NotConnected` error at once, as does every later call.
+    /// Idempotent; dropping the socket closes it too.
+    pub fn close(&self) {
+        self.sys.close(&self.reg);
     }
 }
 

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 
 use super::{UnixSocketAddr, UnixStream};
 use crate::core::Core;
+use crate::io::closable::Closable;
 use crate::io::registration::Registration;
 use crate::net::inner::current_core;
 use crate::net::listener::DEFAULT_BACKLOG;
@@ -39,7 +40,10 @@ impl UnixBound {
             sys.register(driver, token)?;
             Ok(sys.wait_handles())
         })?;
-        Ok(UnixListener { reg, sys: self.sys })
+        Ok(UnixListener {
+            reg,
+            sys: Closable::new(self.sys, "the listener"),
+        })
     }
 }
 
@@ -73,7 +77,7 @@ impl UnixBound {
 pub struct UnixListener {
     /// First: deregisters before the socket is closed and its path removed.
     reg: Registration,
-    sys: sys::unix::UnixListener,
+    sys: Closable<sys::unix::UnixListener>,
 }
 
 impl UnixListener {
@@ -98,7 +102,7 @@ impl UnixListener {
     ) -> Poll<io::Result<(UnixStream, UnixSocketAddr)>> {
         let (sys, peer) = match self
             .reg
-            .poll_io(cx, Direction::Read, || self.sys.try_accept())
+            .poll_io(cx, Direction::Read, || self.sys.with(|s| s.try_accept()))
         {
             Poll::Ready(Ok(v)) => v,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -110,7 +114,14 @@ impl UnixListener {
 
     /// The local address: the path it was bound to.
     pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
-        self.sys.local_addr().map(UnixSocketAddr::new)
+        self.sys.with(|s| s.local_addr()).map(UnixSocketAddr::new)
+    }
+
+    /// Stops listening now (the path is removed if it is still ours): every task waiting in
+    /// [`accept`](UnixListener::accept) gets a `NotConnected` error at once, as does every later
+    /// call. Idempotent; dropping the listener closes it too.
+    pub fn close(&self) {
+        self.sys.close(&self.reg);
     }
 }
 
