@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
+pub mod cancel;
 pub mod capture;
 pub mod cases;
 #[cfg(all(target_os = "wasi", not(feature = "p3")))]
@@ -188,9 +189,14 @@ macro_rules! foreach_case {
         $m!(http_1mib_body_is_echoed);
         $m!(http_header_read_timeout_closes_a_silent_connection);
         $m!(http_timer_and_executor_run_on_the_loop);
+        // cancellation and closing at any moment
+        $m!(cancel_read_to_end_keeps_exactly_the_bytes_read);
+        $m!(close_while_waiting_ends_every_waiter);
+        $m!(cancel_every_operation_at_every_await_point);
         // robustness: generated programs against the asyncio model, misuse fuzzing
         $m!(prop_loop_follows_the_asyncio_model);
         $m!(fuzz_misuse_gives_clear_errors);
+        $m!(prop_io_matches_the_byte_model);
         $m!(soak_echo_server_mixed_clients);
     };
 }

@@ -128,7 +128,9 @@ impl std::error::Error for SendfileError {
 /// The file position: for a regular file it ends at `offset + sent` (so at `offset` when
 /// nothing was sent, an offset at or past the end included), on success and on error alike;
 /// the errors raised before anything is tried (`count` of 0, the fallback disabled where it
-/// would be needed) leave it unchanged. asyncio's read/write fallback does the same (it seeks
+/// would be needed) leave it unchanged. A call cancelled part-way (its future dropped) leaves
+/// it at `offset` plus what reached the stream too, as asyncio's `finally` does; a future
+/// dropped before its first poll did nothing. asyncio's read/write fallback does the same (it seeks
 /// to `offset` before reading and to `offset + sent` after); its zero-copy path leaves the
 /// position alone when nothing was sent, and wasio follows the fallback on both paths so
 /// that the worlds agree (on WASI the fallback is the only path). A file that cannot seek (a
@@ -206,19 +208,27 @@ pub async fn sendfile_with(
             ),
         ));
     }
+    let mut progress = Progress {
+        file,
+        seekable,
+        offset,
+        sent: 0,
+        settled: false,
+    };
     if want == 0 {
-        return finish(file, seekable, offset, 0, Ok(()));
+        return progress.finish(Ok(()));
     }
-    let mut sent = 0u64;
     let mut native_failed = None;
     if !opts.force_fallback && seekable {
-        match zero_copy(stream, file, offset, want, &mut sent).await {
-            Ok(()) => return finish(file, seekable, offset, sent, Ok(())),
-            Err(e) if sent == 0 && unavailable(&e) => native_failed = Some(e),
-            Err(e) => return finish(file, seekable, offset, sent, Err(e)),
+        match zero_copy(stream, &mut progress, want).await {
+            Ok(()) => return progress.finish(Ok(())),
+            Err(e) if progress.sent == 0 && unavailable(&e) => native_failed = Some(e),
+            Err(e) => return progress.finish(Err(e)),
         }
     }
     if !opts.fallback {
+        // Nothing was tried that moves the position: leave it.
+        progress.settled = true;
         let why = native_failed.map_or_else(
             || "the file is not a regular file".to_string(),
             |e| e.to_string(),
@@ -228,8 +238,52 @@ pub async fn sendfile_with(
             format!("fallback is disabled and zero-copy sendfile is not possible: {why}"),
         ));
     }
-    let res = copy(stream, file, seekable, offset, want, &mut sent).await;
-    finish(file, seekable, offset, sent, res)
+    let res = copy(stream, &mut progress, want).await;
+    progress.finish(res)
+}
+
+/// The file and how much of it was sent. `finish` leaves a regular file at `offset + sent`;
+/// so does dropping it unfinished (the `sendfile` future was cancelled part-way), as asyncio's
+/// `finally` does.
+struct Progress<'a> {
+    file: &'a mut File,
+    seekable: bool,
+    offset: u64,
+    sent: u64,
+    /// The position was settled (or must stay as it was).
+    settled: bool,
+}
+
+impl Progress<'_> {
+    fn settle(&mut self) -> io::Result<()> {
+        self.settled = true;
+        if self.seekable {
+            self.file
+                .seek(SeekFrom::Start(self.offset.saturating_add(self.sent)))?;
+        }
+        Ok(())
+    }
+
+    /// Settles the position and wraps a failure with what was sent.
+    fn finish(mut self, res: io::Result<()>) -> io::Result<u64> {
+        self.settle()?;
+        let sent = self.sent;
+        match res {
+            Ok(()) => Ok(sent),
+            Err(source) => Err(io::Error::new(
+                source.kind(),
+                SendfileError { sent, source },
+            )),
+        }
+    }
+}
+
+impl Drop for Progress<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            let _ = self.settle();
+        }
+    }
 }
 
 /// Whether a first zero-copy error means "not possible for this pair" (the backend says
@@ -239,49 +293,37 @@ fn unavailable(e: &io::Error) -> bool {
 }
 
 /// The zero-copy path: `sendfile(2)` until `want` bytes are sent or the file ends.
-async fn zero_copy(
-    stream: &TcpStream,
-    file: &File,
-    offset: u64,
-    want: u64,
-    sent: &mut u64,
-) -> io::Result<()> {
+async fn zero_copy(stream: &TcpStream, p: &mut Progress<'_>, want: u64) -> io::Result<()> {
     let inner = stream.inner();
-    let mut pos = offset;
-    while *sent < want {
-        let len = usize::try_from(want - *sent)
+    let mut pos = p.offset;
+    while p.sent < want {
+        let len = usize::try_from(want - p.sent)
             .unwrap_or(usize::MAX)
             .min(NATIVE_CHUNK);
+        let file: &File = p.file;
         let n = poll_fn(|cx| inner.poll_sendfile(cx, file, &mut pos, len)).await?;
         if n == 0 {
             // The file ended (it shrank since we looked).
             break;
         }
-        *sent += n as u64;
+        p.sent += n as u64;
     }
     Ok(())
 }
 
 /// The fallback: read 16 KiB chunks from `offset` (a file that cannot seek: from where it
 /// is) and write them to the stream.
-async fn copy(
-    stream: &TcpStream,
-    file: &mut File,
-    seekable: bool,
-    offset: u64,
-    want: u64,
-    sent: &mut u64,
-) -> io::Result<()> {
-    if seekable {
-        file.seek(SeekFrom::Start(offset))?;
+async fn copy(stream: &TcpStream, p: &mut Progress<'_>, want: u64) -> io::Result<()> {
+    if p.seekable {
+        p.file.seek(SeekFrom::Start(p.offset))?;
     }
     let mut buf = vec![0u8; FALLBACK_CHUNK];
-    while *sent < want {
-        let len = usize::try_from(want - *sent)
+    while p.sent < want {
+        let len = usize::try_from(want - p.sent)
             .unwrap_or(usize::MAX)
             .min(FALLBACK_CHUNK);
         let n = loop {
-            match file.read(&mut buf[..len]) {
+            match p.file.read(&mut buf[..len]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other?,
             }
@@ -289,28 +331,16 @@ async fn copy(
         if n == 0 {
             break;
         }
-        stream.write_all(&buf[..n]).await?;
-        *sent += n as u64;
+        // Counted write by write: a future dropped part-way knows exactly what went out.
+        let mut chunk = &buf[..n];
+        while !chunk.is_empty() {
+            let w = stream.write(chunk).await?;
+            if w == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            p.sent += w as u64;
+            chunk = &chunk[w..];
+        }
     }
     Ok(())
-}
-
-/// Leaves a regular file at `offset + sent`, and wraps a failure with what was sent.
-fn finish(
-    file: &mut File,
-    seekable: bool,
-    offset: u64,
-    sent: u64,
-    res: io::Result<()>,
-) -> io::Result<u64> {
-    if seekable {
-        file.seek(SeekFrom::Start(offset.saturating_add(sent)))?;
-    }
-    match res {
-        Ok(()) => Ok(sent),
-        Err(source) => Err(io::Error::new(
-            source.kind(),
-            SendfileError { sent, source },
-        )),
-    }
 }

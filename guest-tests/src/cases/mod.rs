@@ -1,5 +1,6 @@
 //! The cases, one module per CONFORMANCE.md area.
 
+mod cancel;
 mod combinators;
 mod connect;
 mod exceptions;
@@ -19,6 +20,7 @@ mod tcp;
 mod timers;
 mod udp;
 
+pub use self::cancel::*;
 pub use self::combinators::*;
 pub use self::connect::*;
 pub use self::exceptions::*;
