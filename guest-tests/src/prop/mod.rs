@@ -1,7 +1,8 @@
-//! Generated programs: a reference model of asyncio's scheduling rules (`model`) and misuse
-//! fuzzing (`fuzz`). Both are seeded, so a failing seed replays identically on both targets.
+//! Generated programs: a reference model of asyncio's scheduling rules (`model`), misuse
+//! fuzzing (`fuzz`), and byte-exact I/O programs over socket pairs (`io`). Both are seeded, so a failing seed replays identically on both targets.
 
 pub mod fuzz;
+pub mod io;
 pub mod model;
 
 /// The seed and count the robustness cases use: `WASIO_PROP_SEED` and `WASIO_PROP_PROGRAMS`
