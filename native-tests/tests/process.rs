@@ -1,4 +1,4 @@
-//! Subprocesses (CONFORMANCE.md section 11, SUB-01..05), natively. On WASI every entry point
+//! Subprocesses (docs/CONFORMANCE.md section 11, SUB-01..05), natively. On WASI every entry point
 //! is `Unsupported` (divergence `subprocess`, probe `div_no_subprocess`).
 //!
 //! The tests count descriptors and look for zombies in `/proc`, so they run one at a time

@@ -1,4 +1,4 @@
-//! The cases, one module per CONFORMANCE.md area.
+//! The cases, one module per area of docs/CONFORMANCE.md.
 
 mod cancel;
 mod combinators;
