@@ -465,3 +465,42 @@ fn ten_thousand_connections_are_accepted_and_echoed() {
     assert_eq!(bytes.get(), TEN_K * MSG);
     lp.close().unwrap();
 }
+
+/// Issue 17 item 14: `start_serving` that fails part-way (one host's port is taken by another
+/// listener between bind and listen) keeps every socket: the error comes back, the server is
+/// not serving, and once the port is free a second call serves on every host.
+#[test]
+fn start_serving_failing_part_way_keeps_every_socket() {
+    wasio::run(async {
+        let hosts = vec!["127.0.0.1".to_string(), "::1".to_string()];
+        let server = start_server(echo, hosts, 0, ServerOptions::new().start_serving(false))
+            .await
+            .expect("start_server");
+        let addrs = server.sockets();
+        assert_eq!(addrs.len(), 2, "{addrs:?}");
+        // Take the port of the last address (both sockets have SO_REUSEADDR, so the bind works
+        // and the server's listen() on it fails with EADDRINUSE).
+        let blocker = std::net::TcpListener::bind(addrs[addrs.len() - 1]).expect("blocker");
+        let err = server.start_serving().expect_err("the taken port");
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+        assert!(!server.is_serving());
+        let mut after = server.sockets();
+        after.sort();
+        let mut before = addrs.clone();
+        before.sort();
+        assert_eq!(after, before, "every socket is still the server's");
+        drop(blocker);
+        server.start_serving().expect("second start_serving");
+        assert!(server.is_serving());
+        for a in &addrs {
+            let c = TcpStream::connect(*a).await.expect("connect");
+            c.write_all(b"hi").await.expect("write");
+            let mut buf = [0u8; 2];
+            c.read_exact(&mut buf).await.expect("echo");
+            assert_eq!(&buf, b"hi");
+        }
+        server.close();
+        server.wait_closed().await;
+    })
+    .expect("run");
+}

@@ -35,10 +35,17 @@ impl BoundSocket {
         self.sys.local_addr()
     }
 
-    /// Listens and registers with the running loop.
-    pub(crate) fn listen(mut self, core: &Rc<Core>, backlog: u32) -> io::Result<TcpListener> {
-        self.sys.listen(backlog)?;
-        TcpListener::registered(core, self.sys)
+    /// Listens and registers with the running loop; on failure the socket comes back with the
+    /// error (a server keeps it to try again).
+    pub(crate) fn listen(
+        mut self,
+        core: &Rc<Core>,
+        backlog: u32,
+    ) -> Result<TcpListener, (BoundSocket, io::Error)> {
+        if let Err(e) = self.sys.listen(backlog) {
+            return Err((self, e));
+        }
+        TcpListener::registered(core, self.sys).map_err(|(sys, e)| (BoundSocket { sys }, e))
     }
 }
 
@@ -61,12 +68,15 @@ impl TcpListener {
     pub(crate) fn registered(
         core: &Rc<Core>,
         mut sys: sys::net::TcpListener,
-    ) -> io::Result<TcpListener> {
+    ) -> Result<TcpListener, (sys::net::TcpListener, io::Error)> {
         let s = &mut sys;
-        let reg = Registration::new(core, |driver, token| {
+        let reg = match Registration::new(core, |driver, token| {
             s.register(driver, token)?;
             Ok(s.wait_handles())
-        })?;
+        }) {
+            Ok(reg) => reg,
+            Err(e) => return Err((sys, e)),
+        };
         Ok(TcpListener {
             reg,
             sys: Closable::new(sys, "the listener"),
@@ -76,13 +86,17 @@ impl TcpListener {
     /// Binds to `addr` with `SO_REUSEADDR` and listens (backlog 100).
     pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         let core = current_core()?;
-        BoundSocket::bind(addr, &ListenOptions::default())?.listen(&core, DEFAULT_BACKLOG)
+        BoundSocket::bind(addr, &ListenOptions::default())?
+            .listen(&core, DEFAULT_BACKLOG)
+            .map_err(|(_, e)| e)
     }
 
     /// Binds and listens with an explicit backlog (the OS may round it up or cap it).
     pub async fn bind_with_backlog(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
         let core = current_core()?;
-        BoundSocket::bind(addr, &ListenOptions::default())?.listen(&core, backlog)
+        BoundSocket::bind(addr, &ListenOptions::default())?
+            .listen(&core, backlog)
+            .map_err(|(_, e)| e)
     }
 
     /// Accepts one connection.

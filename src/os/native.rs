@@ -136,6 +136,7 @@ impl TcpListener {
         let core = try_current_core().map_err(io::Error::other)?;
         listener.set_nonblocking(true)?;
         TcpListener::registered(&core, sys::net::TcpListener::from_std(listener))
+            .map_err(|(_, e)| e)
     }
 }
 

@@ -61,7 +61,11 @@ impl Kind for Tcp {
     type Addr = SocketAddr;
     type Peer = SocketAddr;
 
-    fn listen(bound: BoundSocket, core: &Rc<Core>, backlog: u32) -> io::Result<TcpListener> {
+    fn listen(
+        bound: BoundSocket,
+        core: &Rc<Core>,
+        backlog: u32,
+    ) -> Result<TcpListener, (BoundSocket, io::Error)> {
         bound.listen(core, backlog)
     }
 

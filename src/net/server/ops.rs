@@ -32,6 +32,10 @@ pub(crate) async fn finish_start<K: Kind>(inner: &Rc<Inner<K>>, start: bool) -> 
 }
 
 /// Starts accepting (idempotent; an error on a closed server).
+///
+/// All or nothing, and nothing lost: if one socket fails to listen, the error comes back, the
+/// sockets already listening stay the server's (not accepting yet) and the failed one and the
+/// rest stay bound, so [`close`] closes them all and a later call tries again.
 pub(crate) fn start_serving<K: Kind>(inner: &Rc<Inner<K>>) -> io::Result<()> {
     if inner.closed.get() {
         return Err(io::Error::other("server is closed"));
@@ -41,15 +45,19 @@ pub(crate) fn start_serving<K: Kind>(inner: &Rc<Inner<K>>) -> io::Result<()> {
     }
     let core = core(inner)?;
     let bound = std::mem::take(&mut *inner.bound.borrow_mut());
-    let mut listeners = Vec::with_capacity(bound.len());
-    for b in bound {
-        listeners.push(K::listen(b, &core, inner.backlog)?);
+    let mut rest = bound.into_iter();
+    while let Some(b) = rest.next() {
+        match K::listen(b, &core, inner.backlog) {
+            Ok(l) => inner.listeners.borrow_mut().push(Some(l)),
+            Err((b, e)) => {
+                let mut kept = inner.bound.borrow_mut();
+                kept.push(b);
+                kept.extend(rest);
+                return Err(e);
+            }
+        }
     }
-    let first = inner.listeners.borrow().len();
-    inner
-        .listeners
-        .borrow_mut()
-        .extend(listeners.into_iter().map(Some));
+    let first = inner.accept_tasks.borrow().len();
     let count = inner.listeners.borrow().len();
     for i in first..count {
         let weak = Rc::downgrade(inner);

@@ -31,7 +31,12 @@ pub(crate) trait Kind: Sized + 'static {
     /// A peer's address (logged, named in handler error reports).
     type Peer: fmt::Display + 'static;
 
-    fn listen(bound: Self::Bound, core: &Rc<Core>, backlog: u32) -> io::Result<Self::Listener>;
+    /// Listens on a bound socket; on failure the socket comes back with the error.
+    fn listen(
+        bound: Self::Bound,
+        core: &Rc<Core>,
+        backlog: u32,
+    ) -> Result<Self::Listener, (Self::Bound, io::Error)>;
     fn poll_accept(
         listener: &Self::Listener,
         cx: &mut TaskContext<'_>,

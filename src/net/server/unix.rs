@@ -32,7 +32,11 @@ impl Kind for Unix {
     type Addr = UnixSocketAddr;
     type Peer = UnixSocketAddr;
 
-    fn listen(bound: UnixBound, core: &Rc<Core>, backlog: u32) -> io::Result<UnixListener> {
+    fn listen(
+        bound: UnixBound,
+        core: &Rc<Core>,
+        backlog: u32,
+    ) -> Result<UnixListener, (UnixBound, io::Error)> {
         bound.listen(core, backlog)
     }
 

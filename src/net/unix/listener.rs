@@ -32,14 +32,23 @@ impl UnixBound {
         self.sys.local_addr().map(UnixSocketAddr::new)
     }
 
-    /// Listens and registers with `core`.
-    pub(crate) fn listen(mut self, core: &Rc<Core>, backlog: u32) -> io::Result<UnixListener> {
-        self.sys.listen(backlog)?;
+    /// Listens and registers with `core`; on failure the socket comes back with the error.
+    pub(crate) fn listen(
+        mut self,
+        core: &Rc<Core>,
+        backlog: u32,
+    ) -> Result<UnixListener, (UnixBound, io::Error)> {
+        if let Err(e) = self.sys.listen(backlog) {
+            return Err((self, e));
+        }
         let sys = &mut self.sys;
-        let reg = Registration::new(core, |driver, token| {
+        let reg = match Registration::new(core, |driver, token| {
             sys.register(driver, token)?;
             Ok(sys.wait_handles())
-        })?;
+        }) {
+            Ok(reg) => reg,
+            Err(e) => return Err((self, e)),
+        };
         Ok(UnixListener {
             reg,
             sys: Closable::new(self.sys, "the listener"),
@@ -87,7 +96,7 @@ impl UnixListener {
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let bound = UnixBound::bind(path.as_ref())?;
         let core = current_core()?;
-        bound.listen(&core, DEFAULT_BACKLOG)
+        bound.listen(&core, DEFAULT_BACKLOG).map_err(|(_, e)| e)
     }
 
     /// Accepts one connection; the peer's address is usually unnamed.
