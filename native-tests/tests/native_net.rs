@@ -131,9 +131,13 @@ fn srv09_abort_clients_resets_natively() {
         .await
         .unwrap();
         let client = TcpStream::connect(server.sockets()[0]).await.unwrap();
-        while server.active_connections() == 0 {
-            wasio::yield_now().await;
-        }
+        wasio::timeout(Duration::from_secs(10), async {
+            while server.active_connections() == 0 {
+                wasio::yield_now().await;
+            }
+        })
+        .await
+        .expect("the server never counted the connection");
         server.close();
         server.abort_clients();
         server.wait_closed().await;

@@ -123,7 +123,8 @@ fn sch06_cancel_while_running_waits_for_the_callback() {
     let h = lp
         .call_soon_threadsafe(move || {
             started_tx.send(()).unwrap();
-            while !c.load(Ordering::SeqCst) {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !c.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
                 std::thread::yield_now();
             }
             // Widen the window in which a non-blocking cancel would return early.

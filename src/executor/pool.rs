@@ -331,8 +331,10 @@ mod tests {
             .map_err(|(_, e)| e)
             .unwrap();
             rx.recv().unwrap();
-            // Let the worker go idle before the next job.
+            // Let the worker go idle before the next job (bounded: a hang fails the test).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while pool.inner.lock().idle == 0 {
+                assert!(std::time::Instant::now() < deadline, "the worker never went idle");
                 std::thread::yield_now();
             }
         }
