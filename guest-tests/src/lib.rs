@@ -141,6 +141,7 @@ macro_rules! foreach_case {
         $m!(tcp_shared_sources_wake_every_waiter);
         $m!(tcp_write_drop_and_return_loses_nothing);
         $m!(tcp_large_reply_then_wait_for_request);
+        $m!(tcp_close_after_fatal_flushes_dropped_streams);
         $m!(srv01_start_serving_flag_and_idempotence);
         $m!(srv02_one_handler_task_per_connection);
         $m!(srv03_hosts_are_a_set);
@@ -175,6 +176,9 @@ macro_rules! foreach_case {
         $m!(udp_unreachable_peer_is_reported_on_the_next_receive);
         $m!(udp_closed_socket_gives_errors);
         $m!(udp_create_datagram_endpoint_rules);
+        $m!(udp_datagrams_sent_before_close_all_arrive);
+        $m!(udp_connect_keeps_a_datagram_already_received);
+        $m!(udp_connect_while_a_task_sends);
         // 9. sendfile
         $m!(sf02_offset_count_result_and_position);
         $m!(sf03_forced_fallback_gives_the_same_result);

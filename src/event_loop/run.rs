@@ -17,9 +17,7 @@ use crate::sys;
 use crate::task::join::{spawn_on, tasks_settled};
 use crate::task::state::TaskKind;
 
-/// How long [`run`] lets the loop's internal work (streams dropped with unflushed writes,
-/// still sending) finish before it closes the loop.
-pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::io::linger::FLUSH_TIMEOUT;
 
 /// `run_until_complete`'s done callback (asyncio `_run_until_complete_cb`): stops the loop when
 /// the future ends, unless `run_until_complete` has already returned and detached it.

@@ -334,7 +334,10 @@ mod tests {
             // Let the worker go idle before the next job (bounded: a hang fails the test).
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while pool.inner.lock().idle == 0 {
-                assert!(std::time::Instant::now() < deadline, "the worker never went idle");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the worker never went idle"
+                );
                 std::thread::yield_now();
             }
         }

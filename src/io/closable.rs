@@ -54,10 +54,16 @@ impl<S> Closable<S> {
     /// pollables are dropped, and every waiter is woken to see the closed error), then the
     /// socket. Idempotent.
     pub(crate) fn close(&self, reg: &Registration) {
+        drop(self.take(reg));
+    }
+
+    /// Like [`close`](Closable::close), but hands the socket to the caller instead of dropping
+    /// it (to let it finish sending).
+    pub(crate) fn take(&self, reg: &Registration) -> Option<S> {
         let taken = self.sys.borrow_mut().take();
         if taken.is_some() {
             reg.close();
         }
-        drop(taken);
+        taken
     }
 }

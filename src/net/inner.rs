@@ -17,7 +17,6 @@
 //!   an internal task that flushes it first (and `wasio::run` waits for those, bounded).
 
 use std::cell::Cell;
-use std::future::poll_fn;
 use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
@@ -25,19 +24,16 @@ use std::task::{Context, Poll};
 
 use crate::context::try_current_core;
 use crate::core::Core;
+use crate::io::linger::{Unflushed, linger};
 use crate::io::ops;
 use crate::io::registration::Registration;
 use crate::sys::{self, Direction, Token, WaitHandle};
-use crate::task::join::spawn_on;
-use crate::task::state::TaskKind;
 
-/// The backend operations a stream needs (both backends' TCP and Unix streams).
-pub(crate) trait SysStream: Sized + 'static {
-    fn register(&mut self, driver: &sys::Driver, token: Token) -> io::Result<()>;
-    fn wait_handles(&self) -> [WaitHandle; 2];
+/// The backend operations a stream needs (both backends' TCP and Unix streams), beyond what a
+/// socket that may linger has (`Unflushed`: registering, waiting, flushing).
+pub(crate) trait SysStream: Unflushed {
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
-    fn try_flush(&self) -> io::Result<()>;
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
     fn shutdown_graceful(&self) -> io::Result<()>;
     fn abort(&self) -> io::Result<()>;
@@ -47,20 +43,11 @@ pub(crate) trait SysStream: Sized + 'static {
 macro_rules! sys_stream {
     ($t:ty) => {
         impl SysStream for $t {
-            fn register(&mut self, driver: &sys::Driver, token: Token) -> io::Result<()> {
-                <$t>::register(self, driver, token)
-            }
-            fn wait_handles(&self) -> [WaitHandle; 2] {
-                <$t>::wait_handles(self)
-            }
             fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
                 <$t>::try_read(self, buf)
             }
             fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
                 <$t>::try_write(self, buf)
-            }
-            fn try_flush(&self) -> io::Result<()> {
-                <$t>::try_flush(self)
             }
             fn shutdown(&self, how: Shutdown) -> io::Result<()> {
                 <$t>::shutdown(self, how)
@@ -73,6 +60,21 @@ macro_rules! sys_stream {
             }
             fn take_unflushed(&mut self) -> Option<Self> {
                 <$t>::take_unflushed(self)
+            }
+        }
+
+        impl Unflushed for $t {
+            fn register(&mut self, driver: &sys::Driver, token: Token) -> io::Result<()> {
+                <$t>::register(self, driver, token)
+            }
+            fn wait_handles(&self) -> [WaitHandle; 2] {
+                <$t>::wait_handles(self)
+            }
+            fn try_flush(&self) -> io::Result<()> {
+                <$t>::try_flush(self)
+            }
+            fn flush_blocking(&self, limit: std::time::Duration) {
+                <$t>::flush_blocking(self, limit)
             }
         }
     };
@@ -204,42 +206,13 @@ impl<S: SysStream> Control for StreamInner<S> {
 }
 
 impl<S: SysStream> Drop for StreamInner<S> {
-    /// A stream dropped with writes the host has not sent yet (WASI) is handed to an internal
-    /// task that flushes it, then drops it in order; natively there is never anything to do.
+    /// A stream dropped with writes the host has not sent yet (WASI 0.2) lingers until they
+    /// are sent (`io::linger`); natively there is never anything to do.
     fn drop(&mut self) {
-        let Some(rest) = self.sys.take_unflushed() else {
-            return;
-        };
-        let Ok(core) = self.reg.core() else { return };
-        if core.is_closed() {
-            return;
+        if let Some(rest) = self.sys.take_unflushed() {
+            linger(self.reg.core().ok(), rest);
         }
-        let task = spawn_on(
-            &core,
-            Some("wasio-flush".into()),
-            TaskKind::Flush,
-            linger(rest),
-        );
-        task.set_quiet();
-        task.detach();
     }
-}
-
-/// Flushes a dropped stream, then drops it (registration first). If the task is cancelled or
-/// destroyed the stream is dropped in the same order, so nothing traps.
-async fn linger<S: SysStream>(mut sys: S) {
-    let Ok(core) = current_core() else { return };
-    let Ok(reg) = register_stream(&core, &mut sys) else {
-        return;
-    };
-    drop(core);
-    if let Err(e) =
-        poll_fn(|cx| reg.poll_io_try_first(cx, Direction::Write, || sys.try_flush())).await
-    {
-        tracing::debug!(target: "wasio", error = %e, "flush of a dropped stream failed");
-    }
-    drop(reg);
-    drop(sys);
 }
 
 pub(crate) async fn read_exact<S: SysStream>(

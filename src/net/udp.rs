@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 
 use crate::context::try_current_core;
 use crate::io::closable::Closable;
+use crate::io::linger::{Unflushed, linger};
 use crate::io::registration::Registration;
 use crate::net::dns::lookup_host;
 use crate::sys::{self, Direction, UdpOptions};
@@ -219,13 +220,43 @@ impl UdpSocket {
     /// A task already waiting on the socket (in [`recv_from`](UdpSocket::recv_from),
     /// [`recv`](UdpSocket::recv), [`send_to`](UdpSocket::send_to) or [`send`](UdpSocket::send))
     /// is woken and gets the same `NotConnected` error at once.
+    ///
+    /// A datagram already reported sent is not lost: where the backend still holds it (a WASI
+    /// 0.3 send in flight), an internal task keeps the socket until it is out, as the kernel
+    /// does natively.
     pub fn close(&self) {
-        self.sys.close(&self.reg);
+        if let Some(mut sys) = self.sys.take(&self.reg) {
+            if let Some(rest) = sys.take_unflushed() {
+                linger(self.reg.core().ok(), rest);
+            }
+            drop(sys);
+        }
     }
 
     /// Whether [`close`](UdpSocket::close) was called.
     pub fn is_closed(&self) -> bool {
         self.sys.is_closed()
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Unflushed for sys::udp::UdpSocket {
+    fn register(&mut self, driver: &sys::Driver, token: sys::Token) -> io::Result<()> {
+        sys::udp::UdpSocket::register(self, driver, token)
+    }
+    fn wait_handles(&self) -> [sys::WaitHandle; 2] {
+        sys::udp::UdpSocket::wait_handles(self)
+    }
+    fn try_flush(&self) -> io::Result<()> {
+        sys::udp::UdpSocket::try_flush(self)
+    }
+    fn flush_blocking(&self, limit: std::time::Duration) {
+        sys::udp::UdpSocket::flush_blocking(self, limit)
     }
 }
 

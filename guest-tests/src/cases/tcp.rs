@@ -569,3 +569,58 @@ pub fn tcp_write_drop_and_return_loses_nothing(t: &Transcript) -> Result<(), Str
         "everything written arrived=true checksum ok=true",
     ])
 }
+
+/// Issue 17 item 13: a stream still holding unsent writes when `close()` destroys its task
+/// (here after a callback's `Fatal` made `wasio::run` skip its flush step) loses nothing: the
+/// closing loop flushes it (bounded by `FLUSH_TIMEOUT`) instead of dropping what the host
+/// still queues (WASI 0.2). The reader is a second loop that runs once the first is closed.
+pub fn tcp_close_after_fatal_flushes_dropped_streams(t: &Transcript) -> Result<(), String> {
+    let reader_loop = crate::new_loop()?;
+    let listener = reader_loop
+        .run_until_complete(async { TcpListener::bind(lo4()).await })
+        .ctx("run")?
+        .ctx("bind")?;
+    let addr = listener.local_addr().ctx("addr")?;
+    let data = payload(13, 1 << 20);
+    let d2 = data.clone();
+    let res = wasio::run(async move {
+        let c = TcpStream::connect(addr).await?;
+        c.write_all(&d2).await?;
+        // The stream stays with a task that is destroyed when the loop closes.
+        wasio::spawn(async move {
+            let _keep = c;
+            std::future::pending::<()>().await;
+        })
+        .detach();
+        wasio::current().call_soon(|| Err::<(), _>(wasio::Fatal::new("stop at once")))?;
+        std::future::pending::<()>().await;
+        Ok::<_, std::io::Error>(())
+    });
+    t.push(format!(
+        "run: fatal={}",
+        res.as_ref().err().is_some_and(|e| e.is_fatal())
+    ));
+    let got = reader_loop
+        .run_until_complete(async move {
+            let (conn, _) = within(WAIT, "accept", listener.accept())
+                .await?
+                .ctx("accept")?;
+            let mut got = Vec::new();
+            within(WAIT, "read", conn.read_to_end(&mut got))
+                .await?
+                .ctx("read")?;
+            Ok::<_, String>(got)
+        })
+        .ctx("run")??;
+    reader_loop.close().ctx("close")?;
+    t.push(format!(
+        "received {} of {} bytes, intact={}",
+        got.len(),
+        data.len(),
+        got == data
+    ));
+    t.expect(&[
+        "run: fatal=true",
+        "received 1048576 of 1048576 bytes, intact=true",
+    ])
+}

@@ -263,6 +263,9 @@ impl UnixStream {
         None
     }
 
+    /// Nothing to wait for (see `take_unflushed`).
+    pub(crate) fn flush_blocking(&self, _limit: std::time::Duration) {}
+
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self.stream.shutdown(how) {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),

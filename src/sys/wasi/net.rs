@@ -391,6 +391,30 @@ impl TcpStream {
         }
         Some(std::mem::replace(self, TcpStream::empty()))
     }
+
+    /// Waits, blocking the guest, until the host has written what is queued, at most `limit`
+    /// (the loop that would have flushed it through its tasks is closed). Errors end it: the
+    /// data could not be sent anyway.
+    pub(crate) fn flush_blocking(&self, limit: std::time::Duration) {
+        let Some(pollable) = &self.write_pollable else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match self.try_flush() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Ok(()) | Err(_) => return,
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::warn!(target: "wasio", "a stream dropped while the loop closed was not flushed within {limit:?}; its last writes are lost");
+                return;
+            }
+            let ns = u64::try_from(left.as_nanos()).unwrap_or(u64::MAX);
+            let timer = wasip2::clocks::monotonic_clock::subscribe_duration(ns);
+            wasip2::io::poll::poll(&[pollable, &timer]);
+        }
+    }
 }
 
 fn write_error(e: StreamError) -> io::Error {

@@ -183,6 +183,19 @@ impl UdpSocket {
             .map_err(from_code)
     }
 
+    /// Sends go out within the call: nothing is ever left to flush.
+    pub(crate) fn take_unflushed(&mut self) -> Option<UdpSocket> {
+        None
+    }
+
+    /// Nothing to flush (see `take_unflushed`).
+    pub(crate) fn try_flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Nothing to wait for (see `take_unflushed`).
+    pub(crate) fn flush_blocking(&self, _limit: std::time::Duration) {}
+
     pub(crate) fn set_broadcast(&self, _on: bool) -> io::Result<()> {
         Err(unavailable("SO_BROADCAST"))
     }

@@ -84,6 +84,9 @@ impl UnixStream {
     pub(crate) fn take_unflushed(&mut self) -> Option<UnixStream> {
         match self.void {}
     }
+    pub(crate) fn flush_blocking(&self, _limit: std::time::Duration) {
+        match self.void {}
+    }
     pub(crate) fn shutdown(&self, _how: Shutdown) -> io::Result<()> {
         match self.void {}
     }

@@ -560,4 +560,7 @@ impl TcpStream {
     pub(crate) fn take_unflushed(&mut self) -> Option<TcpStream> {
         None
     }
+
+    /// Nothing to wait for (see `take_unflushed`).
+    pub(crate) fn flush_blocking(&self, _limit: std::time::Duration) {}
 }

@@ -6,6 +6,12 @@
 //! `try_recv`; a send that cannot complete at once stays in flight with the datagram it owns,
 //! and the direction is writable again once it completes (its error, if any, is reported by
 //! the next send).
+//!
+//! Nothing in flight is ever cancelled while the socket lives, because a cancelled operation
+//! can lose what it carries: the results of a receive the host already completed are dropped
+//! by the cancel, and a cancelled send may never go out. So `connect` keeps the receive in
+//! flight and filters what it brings (only the peer's datagrams are delivered), and a socket
+//! dropped with a send in flight lingers until it is out (`take_unflushed`).
 
 use std::cell::RefCell;
 use std::io;
@@ -21,8 +27,8 @@ use super::{Driver, Kick, Op, WaitHandle, Wakers, drop_op, poll_op};
 use crate::sys::wasi_shared::{check_udp_options, unavailable};
 use crate::sys::{Direction, Token, UdpOptions};
 
-/// Connecting while a task waits to receive is fine: the receive in flight is cancelled and
-/// the waiter woken.
+/// Connecting while a task waits to receive is fine: the receive in flight goes on, and the
+/// waiter gets the peer's next datagram.
 pub(crate) const CONNECT_WHILE_RECEIVING: bool = true;
 
 type Received = Result<(Vec<u8>, IpSocketAddress), ErrorCode>;
@@ -36,6 +42,9 @@ struct Inner {
     send: Option<Op<Result<(), ErrorCode>>>,
     /// The error of a send that completed in flight, for the next send.
     send_error: Option<io::Error>,
+    /// The connected peer: a datagram from anyone else (received by a receive started before
+    /// the connect) is dropped, as a connected socket's kernel queue would.
+    peer: Option<SocketAddr>,
 }
 
 impl Drop for Inner {
@@ -58,20 +67,26 @@ impl State {
         let Some(waker) = s.wakers.as_ref().map(|w| w.read.clone()) else {
             return Poll::Pending;
         };
-        let mut op = match s.recv.take() {
-            Some(op) => op,
-            None => {
-                let socket = self.socket.clone();
-                let op: Op<Received> = Box::pin(async move { socket.receive().await });
-                op
+        loop {
+            let mut op = match s.recv.take() {
+                Some(op) => op,
+                None => {
+                    let socket = self.socket.clone();
+                    let op: Op<Received> = Box::pin(async move { socket.receive().await });
+                    op
+                }
+            };
+            match poll_op(&mut op, &waker) {
+                Poll::Pending => {
+                    s.recv = Some(op);
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok((_, from))) if s.peer.is_some_and(|p| from_wasi(from) != p) => {
+                    // Received for a sender the socket no longer talks to: the next one.
+                    continue;
+                }
+                Poll::Ready(r) => return Poll::Ready(r),
             }
-        };
-        match poll_op(&mut op, &waker) {
-            Poll::Pending => {
-                s.recv = Some(op);
-                Poll::Pending
-            }
-            Poll::Ready(r) => Poll::Ready(r),
         }
     }
 
@@ -149,11 +164,16 @@ impl UdpSocket {
         [Some(()), Some(())]
     }
 
-    /// Limits the socket to `peer`. A receive in flight is cancelled: it may have been started
-    /// for any sender.
+    /// Limits the socket to `peer`. A receive in flight stays in flight (cancelling it could
+    /// drop a datagram the host already received for it); from now on only the peer's
+    /// datagrams are delivered, whoever's it brings.
     pub(crate) fn connect(&mut self, peer: SocketAddr) -> io::Result<()> {
+        self.state
+            .socket
+            .connect(to_wasi(peer))
+            .map_err(from_code)?;
         let mut s = self.state.inner.borrow_mut();
-        drop_op(s.recv.take());
+        s.peer = Some(peer);
         // A datagram already received is kept if the new peer sent it, as a connected
         // socket's queue would keep it.
         if let Some(Ok((_, from))) = &s.received
@@ -161,14 +181,7 @@ impl UdpSocket {
         {
             s.received = None;
         }
-        let waker = s.wakers.as_ref().map(|w| w.read.clone());
         drop(s);
-        let connected = self.state.socket.connect(to_wasi(peer)).map_err(from_code);
-        // A task waiting to receive had its operation cancelled: it starts another.
-        if let Some(w) = waker {
-            w.wake();
-        }
-        connected?;
         self.peer = Some(peer);
         Ok(())
     }
@@ -229,6 +242,36 @@ impl UdpSocket {
             .map(from_wasi)
             .map_err(from_code)
     }
+
+    /// A send still in flight (reported sent: `try_send` returned its length) would be
+    /// cancelled with the socket: hand the socket's state to a new value the caller keeps
+    /// (the shared layer's linger task) until the send completes. `None` when nothing is in
+    /// flight.
+    pub(crate) fn take_unflushed(&mut self) -> Option<UdpSocket> {
+        self.state.inner.borrow().send.as_ref()?;
+        Some(UdpSocket {
+            state: self.state.clone(),
+            peer: self.peer,
+        })
+    }
+
+    /// `WouldBlock` while a send is in flight; then its error, if it failed.
+    pub(crate) fn try_flush(&self) -> io::Result<()> {
+        let st = &self.state;
+        let mut s = st.inner.borrow_mut();
+        if st.poll_sent(&mut s).is_pending() {
+            return Err(would_block());
+        }
+        match s.send_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The loop is closed: a send still in flight is cancelled with the socket (a waitable
+    /// cannot be waited on outside the loop's reactor here). Not reached through
+    /// `wasio::run`, which lets the linger task finish first.
+    pub(crate) fn flush_blocking(&self, _limit: std::time::Duration) {}
 
     pub(crate) fn set_broadcast(&self, _on: bool) -> io::Result<()> {
         Err(unavailable("SO_BROADCAST"))
