@@ -42,7 +42,7 @@ pub(crate) fn enter(core: &Rc<Core>) -> RunGuard {
     CURRENT.with(|c| *c.borrow_mut() = Some(core.clone()));
     RunGuard {
         core: core.clone(),
-        _sys: sys::enter(),
+        _sys: sys::enter(&core.driver.borrow()),
     }
 }
 

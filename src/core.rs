@@ -151,7 +151,7 @@ impl Core {
 impl Drop for Core {
     fn drop(&mut self) {
         // Tasks and sources are dropped below: with the backend's reactor (WASI 0.3).
-        let _sys = crate::sys::enter();
+        let _sys = crate::sys::enter(self.driver.get_mut());
         self.shared.set_closed();
         self.local.closed.set(true);
         // Destroy the tasks still alive (a task woken on a closed loop is dropped, not queued),

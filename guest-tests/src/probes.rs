@@ -43,6 +43,8 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "wasi_pollable_reader" => wasi_pollable_reader(t),
         #[cfg(feature = "p3")]
         "p3_futures_instead_of_pollables" => p3_futures_instead_of_pollables(t),
+        #[cfg(feature = "p3")]
+        "p3_future_dropped_outside_the_loop" => p3_future_dropped_outside_the_loop(t),
         other => Err(format!("unknown probe `{other}`")),
     }
 }
@@ -306,7 +308,31 @@ fn div_stalled_loop(t: &Transcript) -> Result<(), String> {
         "pending future stalled={}",
         res.as_ref().is_err_and(|e| e.is_stalled())
     ));
-    t.expect(&["stalled=true", "pending future stalled=true"])
+    // Another live loop of the thread with an operation in flight (a task accepting on a
+    // listener) cannot wake this one: it still stalls (on WASI 0.3 both share one waitable
+    // set, and only this loop's own operations count).
+    let other = crate::new_loop()?;
+    other
+        .run_until_complete(async {
+            let l = wasio::net::TcpListener::bind(lo4()).await?;
+            wasio::spawn(async move { l.accept().await.map(drop) }).detach();
+            wasio::yield_now().await;
+            wasio::yield_now().await;
+            Ok::<_, std::io::Error>(())
+        })
+        .ctx("run the other loop")?
+        .ctx("listen")?;
+    let res = lp.run_until_complete(std::future::pending::<()>());
+    t.push(format!(
+        "beside a busy loop stalled={}",
+        res.as_ref().is_err_and(|e| e.is_stalled())
+    ));
+    drop(other);
+    t.expect(&[
+        "stalled=true",
+        "pending future stalled=true",
+        "beside a busy loop stalled=true",
+    ])
 }
 
 /// A panicking callback aborts the instance (the target cannot unwind): the host sees a trap.
@@ -622,4 +648,42 @@ fn p3_futures_instead_of_pollables(t: &Transcript) -> Result<(), String> {
             "wait-for(2 ms) not early=true other task ran=3",
         ])
     })
+}
+
+/// Issue 17 item 12: a user's `wasip3` future registered with the loop's reactor, then dropped
+/// outside any loop (its unregistration goes to another task), leaves a stale entry. The next
+/// operation that gets the same handle number must replace it (wit-bindgen asserts on a
+/// pointer it did not register), and the loop must still report a stall once nothing of its
+/// own is in flight.
+#[cfg(feature = "p3")]
+fn p3_future_dropped_outside_the_loop(t: &Transcript) -> Result<(), String> {
+    use wasio::os::wasi::wasip3::clocks::monotonic_clock;
+    let lp = crate::new_loop()?;
+    for round in 0..5 {
+        let fut = Rc::new(RefCell::new(Some(Box::pin(monotonic_clock::wait_for(
+            60_000_000_000,
+        )))));
+        let f = fut.clone();
+        lp.run_until_complete(std::future::poll_fn(move |cx| {
+            if let Some(fut) = f.borrow_mut().as_mut() {
+                let _ = fut.as_mut().poll(cx);
+            }
+            std::task::Poll::Ready(())
+        }))
+        .ctx("poll once")?;
+        // Outside every loop: wit-bindgen's own task is current.
+        drop(fut.borrow_mut().take());
+        lp.run_until_complete(wasio::sleep(Duration::from_millis(1)))
+            .ctx(&format!("round {round}: a sleep after the drop"))?;
+    }
+    t.push("handles reused after a drop outside the loop: no trap");
+    let res = lp.run_until_complete(std::future::pending::<()>());
+    t.push(format!(
+        "then stalled={}",
+        res.as_ref().is_err_and(|e| e.is_stalled())
+    ));
+    t.expect(&[
+        "handles reused after a drop outside the loop: no trap",
+        "then stalled=true",
+    ])
 }

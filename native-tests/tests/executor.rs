@@ -260,7 +260,10 @@ fn a_second_shutdown_with_wait_still_waits_for_the_workers() {
     let first = std::thread::spawn(move || p.shutdown(true));
     let deadline = Instant::now() + Duration::from_secs(10);
     while !pool.is_shutdown() {
-        assert!(Instant::now() < deadline, "the first shutdown never started");
+        assert!(
+            Instant::now() < deadline,
+            "the first shutdown never started"
+        );
         std::thread::yield_now();
     }
     // Released later, from another thread: a second shutdown that returned at once would see

@@ -202,7 +202,7 @@ impl EventLoop {
     pub fn close(&self) -> Result<(), Error> {
         let core = &self.core;
         // Tasks and sources are dropped below: with the backend's reactor (WASI 0.3).
-        let _sys = sys::enter();
+        let _sys = sys::enter(&core.driver.borrow());
         if core.running.get() {
             return Err(Error::close_running());
         }

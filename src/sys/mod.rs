@@ -36,10 +36,11 @@
 //! * `Unparker`: `Clone + Send + Sync`; `unpark()` makes the current or next `wait` return
 //!   early. It never fails: errors of the wake-up write are swallowed (asyncio
 //!   `_write_to_self`). On WASI, which has no threads, it is a no-op.
-//! * `enter() -> Entered`: what the backend needs in place while a loop runs, closes or is
-//!   dropped (the loop holds the guard; natively and on WASI 0.2 nothing; on WASI 0.3 its
+//! * `enter(&Driver) -> Entered`: what the backend needs in place while a loop runs, closes or
+//!   is dropped (the loop holds the guard; natively and on WASI 0.2 nothing; on WASI 0.3 its
 //!   reactor is wit-bindgen's current task, so every future a task polls or drops registers
-//!   its waitables with the loop's set, and the previous task is restored after).
+//!   its waitables with the thread's set, counted for this loop, and the previous task is
+//!   restored after).
 //! * `clock_resolution() -> Duration`: resolution of the monotonic clock behind `Instant`
 //!   (TMR-03).
 //! * `THREADS: bool`: whether the target can run threads (the executor's pool; without

@@ -171,3 +171,16 @@ fn the_p3_suite_gets_the_same_limits() {
     let failure = report.failure.clone().unwrap_or_default();
     assert!(failure.contains("CPU limit"), "{}", report.explain());
 }
+
+/// Issue 17 item 12: on WASI 0.3 the loops of a thread share one waitable set. A loop with
+/// nothing of its own in flight stalls even beside another live loop with an accept in
+/// flight, and a `wasip3` future dropped outside any loop neither traps when its handle
+/// number is reused nor keeps the loop from reporting the stall.
+#[test]
+fn loops_sharing_the_waitable_set_stall_on_their_own() {
+    let suite = crate::suite_p3();
+    for probe in ["div_stalled_loop", "p3_future_dropped_outside_the_loop"] {
+        let report = crate::block_on(suite.run_probe(probe));
+        assert!(report.passed(), "{probe}: {}", report.explain());
+    }
+}

@@ -36,7 +36,7 @@ pub(crate) fn read_drained(n: usize, asked: usize) -> bool {
 pub(crate) struct Entered;
 
 /// See [`Entered`].
-pub(crate) fn enter() -> Entered {
+pub(crate) fn enter(_driver: &Driver) -> Entered {
     Entered
 }
 

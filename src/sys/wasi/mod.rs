@@ -36,7 +36,7 @@ use super::{Direction, Event, Token, Wait, ready};
 pub(crate) struct Entered;
 
 /// See [`Entered`].
-pub(crate) fn enter() -> Entered {
+pub(crate) fn enter(_driver: &Driver) -> Entered {
     Entered
 }
 

@@ -159,9 +159,9 @@ pub(crate) fn with_reactor<R>(f: impl FnOnce() -> R) -> R {
 /// (a task's, with any `wasip3` future in it) registers with the loop's waitable set.
 pub(crate) type Entered = reactor::Installed;
 
-/// See [`Entered`].
-pub(crate) fn enter() -> Entered {
-    reactor::install()
+/// See [`Entered`]: registrations count for `driver`'s loop.
+pub(crate) fn enter(driver: &Driver) -> Entered {
+    reactor::install_for(driver.owner)
 }
 
 /// The nearest deadline's clock subtask.
@@ -173,6 +173,8 @@ struct Timer {
 
 /// One driver per loop; every driver shares the thread's one waitable set.
 pub(crate) struct Driver {
+    /// What the operations this loop starts count for in the set (see `reactor`).
+    owner: u32,
     queue: Arc<Queue>,
     /// By token index: the source to kick when a task starts waiting on it.
     sources: RefCell<Vec<Option<Weak<dyn Kick>>>>,
@@ -205,6 +207,7 @@ impl Driver {
             },
         }));
         let driver = Driver {
+            owner: reactor::new_owner(),
             queue,
             sources: RefCell::new(Vec::new()),
             timer: None,
@@ -258,9 +261,9 @@ impl Driver {
     /// and the next source registered with its token replaces it.
     pub(crate) fn disarm(&mut self, _token: Token) {}
 
-    /// Operations in the thread's waitable set (every loop's, plus the timers).
+    /// This loop's operations in the thread's waitable set (its timer included).
     pub(crate) fn armed(&self) -> usize {
-        reactor::registered()
+        reactor::registered(self.owner)
     }
 
     /// Waits for completions: at most `timeout` (`None`: until one), without blocking when it
@@ -270,7 +273,7 @@ impl Driver {
         timeout: Option<Duration>,
         out: &mut Vec<Event>,
     ) -> io::Result<Wait> {
-        let _reactor = reactor::install();
+        let _reactor = reactor::install_for(self.owner);
         let queued = !self
             .queue
             .events
@@ -295,7 +298,9 @@ impl Driver {
                 reactor::drain();
             }
             None => {
-                if reactor::registered() == 0 {
+                // Only this loop's own operations can end its wait: another live loop's in
+                // the same set do not count.
+                if reactor::registered(self.owner) == 0 {
                     return Ok(Wait::Stalled);
                 }
                 reactor::wait();
@@ -355,6 +360,7 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _reactor = reactor::install_for(self.owner);
         drop_op(self.timer.take().map(|t| t.op));
     }
 }

@@ -16,6 +16,18 @@
 //! while it runs, closes or drops (so every future a task polls or drops, wasio's or a user's
 //! `wasip3` one, registers here), and every wait and every poll or drop of an operation holds
 //! one too. Outside, wit-bindgen's own task (an export's) is current again.
+//!
+//! Each waitable is counted for the loop that was current when it registered (its *owner*,
+//! set by [`install_for`]): a loop with nothing of its own in flight reports that it stalled
+//! even while another live loop of the thread has operations in flight.
+//!
+//! A future registered here but dropped while another task is current (a user's `wasip3`
+//! future dropped outside any loop) unregisters there, so its entry here goes stale. The
+//! waitable itself is gone from the set (the host removes a dropped waitable), so it never
+//! fires; when its handle number is reused, the new registration replaces the stale entry
+//! (instead of handing wit-bindgen a pointer it would reject), and the stale entry's count
+//! goes with it. Until then it counts for its owner, which then waits instead of reporting a
+//! stall: drop such futures inside the loop (a task, or the loop's `close`).
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -61,12 +73,54 @@ unsafe extern "C" {
     fn wasip3_task_set(task: *mut Wasip3Task) -> *mut Wasip3Task;
 }
 
+/// A registered waitable: wit-bindgen's callback and the loop it counts for.
+#[derive(Clone, Copy)]
+struct Entry {
+    callback: Callback,
+    ptr: *mut c_void,
+    owner: u32,
+}
+
 /// The set and the callbacks of the waitables in it.
 struct Reactor {
     set: u32,
-    /// By waitable handle (small table indices): the callback wit-bindgen registered.
-    callbacks: RefCell<Vec<Option<(Callback, *mut c_void)>>>,
-    registered: Cell<usize>,
+    /// By waitable handle (small table indices).
+    callbacks: RefCell<Vec<Option<Entry>>>,
+    /// Registered waitables per owner (absent: none).
+    counts: RefCell<Vec<(u32, usize)>>,
+}
+
+impl Reactor {
+    fn count(&self, owner: u32, up: bool) {
+        let mut counts = self.counts.borrow_mut();
+        match counts.iter().position(|(o, _)| *o == owner) {
+            Some(i) if up => counts[i].1 += 1,
+            Some(i) => {
+                counts[i].1 -= 1;
+                if counts[i].1 == 0 {
+                    counts.swap_remove(i);
+                }
+            }
+            None if up => counts.push((owner, 1)),
+            None => {}
+        }
+    }
+}
+
+thread_local! {
+    /// The loop whose reactor guard is innermost (0: none).
+    static OWNER: Cell<u32> = const { Cell::new(0) };
+    /// The last owner id handed out.
+    static LAST_OWNER: Cell<u32> = const { Cell::new(0) };
+}
+
+/// A new owner id for a loop's driver (never 0).
+pub(super) fn new_owner() -> u32 {
+    LAST_OWNER.with(|l| {
+        let id = l.get().wrapping_add(1).max(1);
+        l.set(id);
+        id
+    })
 }
 
 /// The thread's reactor and its vtable, both leaked: they must outlive every operation.
@@ -82,7 +136,7 @@ thread_local! {
         let reactor: &'static Reactor = Box::leak(Box::new(Reactor {
             set,
             callbacks: RefCell::new(Vec::new()),
-            registered: Cell::new(0),
+            counts: RefCell::new(Vec::new()),
         }));
         let task = Box::leak(Box::new(Wasip3Task {
             version: WASIP3_TASK_V1,
@@ -95,18 +149,26 @@ thread_local! {
 }
 
 /// Makes the reactor wit-bindgen's current task until the returned guard is dropped, which
-/// puts the previous one back (guards nest).
+/// puts the previous one back (guards nest). Registrations count for the owner already
+/// current.
 pub(super) fn install() -> Installed {
+    install_for(OWNER.with(Cell::get))
+}
+
+/// [`install`], with registrations counting for `owner` (a loop's driver).
+pub(super) fn install_for(owner: u32) -> Installed {
+    let prev_owner = OWNER.with(|o| o.replace(owner));
     INSTALLED.with(|i| {
         // SAFETY: `i.task` is leaked, so valid for the rest of the program.
         let prev = unsafe { wasip3_task_set(i.task) };
-        Installed { prev }
+        Installed { prev, prev_owner }
     })
 }
 
-/// The task that was current before [`install`]; restored on drop.
+/// The task (and owner) current before [`install`]; restored on drop.
 pub(crate) struct Installed {
     prev: *mut Wasip3Task,
+    prev_owner: u32,
 }
 
 impl Drop for Installed {
@@ -114,12 +176,20 @@ impl Drop for Installed {
         // SAFETY: `prev` was current when the guard was made (null, wit-bindgen's export task,
         // or ours), and guards are dropped in reverse order, so it is still alive.
         unsafe { wasip3_task_set(self.prev) };
+        OWNER.with(|o| o.set(self.prev_owner));
     }
 }
 
-/// Waitables in the set.
-pub(super) fn registered() -> usize {
-    INSTALLED.with(|i| i.reactor.registered.get())
+/// Waitables in the set that count for `owner`.
+pub(super) fn registered(owner: u32) -> usize {
+    INSTALLED.with(|i| {
+        i.reactor
+            .counts
+            .borrow()
+            .iter()
+            .find(|(o, _)| *o == owner)
+            .map_or(0, |(_, n)| *n)
+    })
 }
 
 /// Blocks until one completion is reported and delivers it.
@@ -155,17 +225,16 @@ fn deliver(r: &Reactor, block: bool) -> bool {
         return false;
     }
     let [waitable, code] = payload;
-    let callback = take(r, waitable);
-    if let Some((callback, callback_ptr)) = callback {
-        // SAFETY: wit-bindgen keeps `callback_ptr` valid until the callback is called or the
-        // waitable is unregistered; it was registered and is called once.
-        unsafe { callback(callback_ptr, code) };
+    if let Some(e) = take(r, waitable) {
+        // SAFETY: wit-bindgen keeps `ptr` valid until the callback is called or the waitable
+        // is unregistered; it was registered and is called once.
+        unsafe { (e.callback)(e.ptr, code) };
     }
     true
 }
 
-/// Removes `waitable` from the set and from the table; its callback, if it was registered.
-fn take(r: &Reactor, waitable: u32) -> Option<(Callback, *mut c_void)> {
+/// Removes `waitable` from the set and from the table; its entry, if it was registered.
+fn take(r: &Reactor, waitable: u32) -> Option<Entry> {
     // SAFETY: canonical built-in; set 0 takes the waitable out of any set.
     unsafe { waitable_join(waitable, 0) };
     let prev = r
@@ -173,8 +242,8 @@ fn take(r: &Reactor, waitable: u32) -> Option<(Callback, *mut c_void)> {
         .borrow_mut()
         .get_mut(waitable as usize)
         .and_then(Option::take);
-    if prev.is_some() {
-        r.registered.set(r.registered.get() - 1);
+    if let Some(e) = &prev {
+        r.count(e.owner, false);
     }
     prev
 }
@@ -189,17 +258,33 @@ unsafe extern "C" fn register(
     let r = unsafe { &*ptr.cast::<Reactor>() };
     // SAFETY: canonical built-in; joining a waitable already in the set is a no-op.
     unsafe { waitable_join(waitable, r.set) };
+    let owner = OWNER.with(Cell::get);
     let mut callbacks = r.callbacks.borrow_mut();
     let i = waitable as usize;
     if callbacks.len() <= i {
         callbacks.resize(i + 1, None);
     }
-    match callbacks[i].replace((callback, callback_ptr)) {
-        Some((_, prev)) => prev,
-        None => {
-            r.registered.set(r.registered.get() + 1);
-            ptr::null_mut()
+    let entry = Entry {
+        callback,
+        ptr: callback_ptr,
+        owner,
+    };
+    let prev = callbacks[i].replace(entry);
+    drop(callbacks);
+    r.count(owner, true);
+    match prev {
+        Some(p) => {
+            r.count(p.owner, false);
+            if p.ptr == callback_ptr {
+                // The same operation waiting again.
+                p.ptr
+            } else {
+                // A stale entry: its waitable was dropped while another task was current, and
+                // the handle number was given to this one.
+                ptr::null_mut()
+            }
         }
+        None => ptr::null_mut(),
     }
 }
 
@@ -207,7 +292,7 @@ unsafe extern "C" fn unregister(ptr: *mut c_void, waitable: u32) -> *mut c_void 
     // SAFETY: as in `register`.
     let r = unsafe { &*ptr.cast::<Reactor>() };
     match take(r, waitable) {
-        Some((_, prev)) => prev,
+        Some(e) => e.ptr,
         None => ptr::null_mut(),
     }
 }
