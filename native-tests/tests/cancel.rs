@@ -247,7 +247,13 @@ fn native_operations_survive_a_drop_at_every_await_point() {
         })
         .await;
         sweep(&mut tally, "ChildStdin::write_all", 12, &mut stdin_trial).await;
-        sweep(&mut tally, "UnixStream::read_to_end", 8, &mut unix_read_trial).await;
+        sweep(
+            &mut tally,
+            "UnixStream::read_to_end",
+            8,
+            &mut unix_read_trial,
+        )
+        .await;
         tally
     })
     .expect("run");
@@ -273,7 +279,9 @@ fn closing_a_native_source_ends_its_waiter() {
         let accepting = wasio::spawn(async move { l2.accept().await.map(drop) });
         wasio::yield_now().await;
         l.close();
-        let r = within("accept after close", accepting).await.expect("bounded");
+        let r = within("accept after close", accepting)
+            .await
+            .expect("bounded");
         assert_eq!(
             r.expect("task").expect_err("accept").kind(),
             std::io::ErrorKind::NotConnected
@@ -288,7 +296,9 @@ fn closing_a_native_source_ends_its_waiter() {
         });
         wasio::yield_now().await;
         d.close();
-        let r = within("recv after close", receiving).await.expect("bounded");
+        let r = within("recv after close", receiving)
+            .await
+            .expect("bounded");
         assert_eq!(
             r.expect("task").expect_err("recv").kind(),
             std::io::ErrorKind::NotConnected
