@@ -121,3 +121,9 @@ pub(crate) fn no_sendfile() -> io::Error {
         "zero-copy sendfile is not available on WASI (the fallback copies through the stream)",
     )
 }
+
+/// What an `access-denied` from `wasi:sockets` means for a guest: the host's network policy
+/// refused the address (or the name), and how to allow it.
+pub(crate) const ACCESS_DENIED_HINT: &str = "refused by the host's network policy (wasio-host \
+    and wasmtime allow loopback addresses only, or no network at all, unless run with \
+    `-S inherit-network`)";

@@ -33,6 +33,15 @@ pub(crate) fn from_code(code: ErrorCode) -> io::Error {
         | ErrorCode::PermanentResolverFailure
         | ErrorCode::Unknown => ErrorKind::Other,
     };
+    if code == ErrorCode::AccessDenied {
+        return io::Error::new(
+            kind,
+            format!(
+                "wasi:sockets error-code access-denied: {}",
+                crate::sys::wasi_shared::ACCESS_DENIED_HINT
+            ),
+        );
+    }
     io::Error::new(kind, format!("wasi:sockets error-code {}", code.name()))
 }
 

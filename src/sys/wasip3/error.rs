@@ -32,5 +32,14 @@ pub(crate) fn from_code(code: ErrorCode) -> io::Error {
             ));
         }
     };
+    if matches!(code, ErrorCode::AccessDenied) {
+        return io::Error::new(
+            kind,
+            format!(
+                "wasi:sockets error-code {name}: {}",
+                crate::sys::wasi_shared::ACCESS_DENIED_HINT
+            ),
+        );
+    }
     io::Error::new(kind, format!("wasi:sockets error-code {name}"))
 }
