@@ -362,6 +362,7 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _reactor = reactor::install_for(self.owner);
         drop_op(self.timer.take().map(|t| t.op));
+        reactor::release_if_idle();
     }
 }
 

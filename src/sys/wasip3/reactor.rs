@@ -9,8 +9,9 @@
 //! wakes the operation's waker. Completions are one-shot: the waitable leaves the set when it
 //! is reported, and joins again if it is waited on again.
 //!
-//! One set for the whole thread (created on first use, never dropped), so several loops (one
-//! after another, or alive together) share it, and a completion always reaches the waker of
+//! One set for the whole thread (created on first use, dropped when the last loop goes with
+//! nothing registered, so a finished program leaves nothing behind in the host), so several
+//! loops (one after another, or alive together) share it, and a completion always reaches the waker of
 //! the loop that started the operation. The vtable is leaked once per thread. It is current
 //! only inside [`install`]'s guard, which puts the previous task back: the loop holds one
 //! while it runs, closes or drops (so every future a task polls or drops, wasio's or a user's
@@ -38,6 +39,8 @@ use std::ptr;
 unsafe extern "C" {
     #[link_name = "[waitable-set-new]"]
     fn waitable_set_new() -> u32;
+    #[link_name = "[waitable-set-drop]"]
+    fn waitable_set_drop(set: u32);
     #[link_name = "[waitable-join]"]
     fn waitable_join(waitable: u32, set: u32);
     #[link_name = "[waitable-set-wait]"]
@@ -83,7 +86,8 @@ struct Entry {
 
 /// The set and the callbacks of the waitables in it.
 struct Reactor {
-    set: u32,
+    /// The waitable set; 0 while there is none (created on first use).
+    set: Cell<u32>,
     /// By waitable handle (small table indices).
     callbacks: RefCell<Vec<Option<Entry>>>,
     /// Registered waitables per owner (absent: none).
@@ -91,6 +95,15 @@ struct Reactor {
 }
 
 impl Reactor {
+    /// The set, created if there is none.
+    fn set(&self) -> u32 {
+        if self.set.get() == 0 {
+            // SAFETY: a canonical built-in without preconditions.
+            self.set.set(unsafe { waitable_set_new() });
+        }
+        self.set.get()
+    }
+
     fn count(&self, owner: u32, up: bool) {
         let mut counts = self.counts.borrow_mut();
         match counts.iter().position(|(o, _)| *o == owner) {
@@ -131,10 +144,8 @@ struct Leaked {
 
 thread_local! {
     static INSTALLED: Leaked = {
-        // SAFETY: a canonical built-in without preconditions.
-        let set = unsafe { waitable_set_new() };
         let reactor: &'static Reactor = Box::leak(Box::new(Reactor {
-            set,
+            set: Cell::new(0),
             callbacks: RefCell::new(Vec::new()),
             counts: RefCell::new(Vec::new()),
         }));
@@ -192,6 +203,21 @@ pub(super) fn registered(owner: u32) -> usize {
     })
 }
 
+/// Drops the set when nothing is registered in it (the last loop went): a program that is
+/// done leaves no waitable set behind. The next registration makes a new one.
+pub(super) fn release_if_idle() {
+    INSTALLED.with(|i| {
+        let r = i.reactor;
+        let set = r.set.get();
+        if set != 0 && r.counts.borrow().is_empty() {
+            r.set.set(0);
+            // SAFETY: a canonical built-in; nothing waits on the set (this thread is here) and
+            // no registered waitable is in it.
+            unsafe { waitable_set_drop(set) };
+        }
+    });
+}
+
 /// Blocks until one completion is reported and delivers it.
 pub(super) fn wait() {
     INSTALLED.with(|i| deliver(i.reactor, true));
@@ -212,13 +238,17 @@ pub(super) fn yield_now() {
 /// One `waitable-set.wait` (or `.poll`): calls the callback of the reported waitable. Returns
 /// whether something was reported.
 fn deliver(r: &Reactor, block: bool) -> bool {
+    let set = r.set.get();
+    if set == 0 {
+        return false;
+    }
     let mut payload = [0u32; 2];
     // SAFETY: canonical built-ins; `payload` is a valid out-pointer for two `u32`s.
     let event = unsafe {
         if block {
-            waitable_set_wait(r.set, &mut payload)
+            waitable_set_wait(set, &mut payload)
         } else {
-            waitable_set_poll(r.set, &mut payload)
+            waitable_set_poll(set, &mut payload)
         }
     };
     if event == EVENT_NONE {
@@ -257,7 +287,7 @@ unsafe extern "C" fn register(
     // SAFETY: `ptr` is the leaked reactor installed with this vtable.
     let r = unsafe { &*ptr.cast::<Reactor>() };
     // SAFETY: canonical built-in; joining a waitable already in the set is a no-op.
-    unsafe { waitable_join(waitable, r.set) };
+    unsafe { waitable_join(waitable, r.set()) };
     let owner = OWNER.with(Cell::get);
     let mut callbacks = r.callbacks.borrow_mut();
     let i = waitable as usize;
