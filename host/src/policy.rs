@@ -43,6 +43,25 @@ impl Network {
     }
 }
 
+/// Logs a refused use of an address at the default level: what, where, and the option that
+/// allows it (the guest itself sees `access-denied`).
+pub fn log_refusal(addr: SocketAddr, use_: SocketAddrUse) {
+    let what = match use_ {
+        SocketAddrUse::TcpBind => "TCP bind to",
+        SocketAddrUse::TcpListen => "TCP listen on",
+        SocketAddrUse::TcpConnect => "TCP connect to",
+        SocketAddrUse::TcpAccept => "TCP accept from",
+        SocketAddrUse::UdpBind => "UDP bind to",
+        SocketAddrUse::UdpSend => "UDP send to",
+        SocketAddrUse::UdpReceive => "UDP receive from",
+    };
+    tracing::warn!(
+        target: "wasio_host::sandbox",
+        "refused a {what} {addr}: the network policy allows loopback addresses only \
+         (`-S inherit-network` allows any address)"
+    );
+}
+
 /// Whether a guest may use `addr` this way under the default (loopback-only) policy.
 pub fn allowed(addr: SocketAddr, use_: SocketAddrUse) -> bool {
     let ip = addr.ip();

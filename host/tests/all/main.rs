@@ -14,9 +14,11 @@ mod cli;
 mod conformance;
 mod divergences;
 mod faults;
+mod fuzz;
 mod http;
 mod imports;
 mod p3;
+mod sandbox;
 
 /// The host with default limits, shared by [`suite`] and [`suite_p3`].
 fn host() -> &'static Host {
