@@ -102,7 +102,10 @@ fn the_p3_suite_is_detected_as_wasi_p3_and_lists_the_same_cases() {
     let host = Host::new(HostConfig::default()).expect("a host");
     let probe = host.suite(Path::new(WASI_P3_PROBE_COMPONENT));
     let err = probe.err().expect("the probe is not a suite").to_string();
-    assert!(err.contains("exports neither"), "{err}");
+    assert!(
+        err.contains("is a command") && err.contains("wasio-host run"),
+        "a command is told apart from a suite, and pointed to run: {err}"
+    );
 }
 
 /// One timer case through the `async func` export, under the same checks as every WASI 0.2
