@@ -20,12 +20,6 @@ use std::task::{Poll, Waker};
 
 use wasio::net::{ServerOptions, TcpStream, start_server};
 
-fn split_addr(s: &str) -> Option<(&str, u16)> {
-    let (host, port) = s.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host, port.parse().ok()?))
-}
-
 async fn echo(conn: TcpStream) -> std::io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -53,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             addr = a;
         }
     }
-    let (host, port) = split_addr(&addr).ok_or_else(|| format!("bad address {addr:?}"))?;
+    let (host, port) = wasio::net::split_host_port(&addr)?;
     let host = host.to_string();
     wasio::run(async move {
         // Counts finished connections and wakes `main` when the limit is reached.

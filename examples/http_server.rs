@@ -242,12 +242,6 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     res
 }
 
-fn split_addr(s: &str) -> Option<(&str, u16)> {
-    let (host, port) = s.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host, port.parse().ok()?))
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     log::init();
     let mut addr = "127.0.0.1:0".to_string();
@@ -264,7 +258,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             addr = a;
         }
     }
-    let (host, port) = split_addr(&addr).ok_or_else(|| format!("bad address {addr:?}"))?;
+    let (host, port) = wasio::net::split_host_port(&addr)?;
     let host = host.to_string();
     wasio::run(async move {
         let server = HttpServer::start(&host, port).await?;

@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let expected = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
     let mut file = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
     let (sent, got) = wasio::run(async move {
-        let listener = TcpListener::bind(([127, 0, 0, 1], 0).into()).await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let client = TcpStream::connect(listener.local_addr()?).await?;
         let (server, _) = listener.accept().await?;
         // The reader runs beside the sender, so a file larger than the socket buffers flows.

@@ -168,6 +168,7 @@ macro_rules! foreach_case {
         $m!(cli07_failure_reporting_follows_asyncio);
         $m!(cli08_local_addr_binding);
         $m!(cli09_defaults_and_connect_timeout);
+        $m!(net_addresses_as_strings_and_tuples);
         // 8. UDP
         $m!(udp_send_and_receive_ipv4_and_ipv6);
         $m!(udp_1000_datagrams_each_way_arrive_intact);

@@ -7,9 +7,7 @@ use std::io::Write;
 use wasio::net::{SendfileOptions, TcpListener, TcpStream, sendfile_with};
 
 async fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0".parse().expect("literal"))
-        .await
-        .expect("bind");
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let c = TcpStream::connect(l.local_addr().expect("addr"))
         .await
         .expect("connect");

@@ -28,9 +28,7 @@ fn udp02_reuse_port_shares_a_port() {
 #[test]
 fn udp02_allow_broadcast_sets_the_option_and_skips_connect() {
     wasio::run(async {
-        let server = UdpSocket::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let port = server.local_addr().unwrap().port();
         let opts = DatagramOptions::new()
             .remote_addr("127.0.0.1", port)
@@ -47,9 +45,7 @@ fn udp02_allow_broadcast_sets_the_option_and_skips_connect() {
         let (n, _) = server.recv_from(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"to the remembered address");
         // Another destination is refused (asyncio: must be None or the address).
-        let other = UdpSocket::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let err = b
             .send_to(b"x", other.local_addr().unwrap())
             .await

@@ -45,7 +45,7 @@
 //! }
 //!
 //! wasio::run(async {
-//!     let listener = TcpListener::bind("127.0.0.1:0".parse()?).await?;
+//!     let listener = TcpListener::bind("127.0.0.1:0").await?;
 //!     let addr = listener.local_addr()?;
 //!     // The server: each connection served by hyper in a task of its own.
 //!     wasio::spawn(async move {

@@ -118,8 +118,8 @@ impl ConnectOptions {
 ///
 /// wasio::run(async {
 ///     // Two ports nobody listens on: bind, note the address, close.
-///     let a = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await.unwrap().local_addr().unwrap();
-///     let b = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await.unwrap().local_addr().unwrap();
+///     let a = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+///     let b = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
 ///     let opts = ConnectOptions::new().all_errors(true);
 ///     let err = connect_addrs(&[a, b], &opts).await.unwrap_err();
 ///     let all = ConnectErrors::from_io(&err).expect("all_errors gives every attempt");
@@ -168,7 +168,7 @@ impl std::error::Error for ConnectErrors {}
 /// use wasio::net::{ConnectOptions, TcpListener, connect};
 ///
 /// wasio::run(async {
-///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await?;
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
 ///     let port = listener.local_addr()?.port();
 ///     let stream = connect("127.0.0.1", port, &ConnectOptions::new()).await?;
 ///     assert_eq!(stream.peer_addr()?.port(), port);

@@ -12,6 +12,7 @@ use crate::context::try_current_core;
 use crate::core::Core;
 use crate::io::closable::Closable;
 use crate::io::registration::Registration;
+use crate::net::addrs::{ToSocketAddrs, first_that_works};
 use crate::net::stream::TcpStream;
 use crate::sys::{self, Direction, ListenOptions};
 
@@ -83,20 +84,25 @@ impl TcpListener {
         })
     }
 
-    /// Binds to `addr` with `SO_REUSEADDR` and listens (backlog 100).
-    pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-        let core = current_core()?;
-        BoundSocket::bind(addr, &ListenOptions::default())?
-            .listen(&core, DEFAULT_BACKLOG)
-            .map_err(|(_, e)| e)
+    /// Binds to `addr` with `SO_REUSEADDR` and listens (backlog 100). `addr` is a
+    /// `SocketAddr`, `"host:port"`, `(host, port)` or a list ([`ToSocketAddrs`]): each address
+    /// is tried in turn, and the first that binds is used (the last error otherwise).
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with_backlog(addr, DEFAULT_BACKLOG).await
     }
 
     /// Binds and listens with an explicit backlog (the OS may round it up or cap it).
-    pub async fn bind_with_backlog(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-        let core = current_core()?;
-        BoundSocket::bind(addr, &ListenOptions::default())?
-            .listen(&core, backlog)
-            .map_err(|(_, e)| e)
+    pub async fn bind_with_backlog(
+        addr: impl ToSocketAddrs,
+        backlog: u32,
+    ) -> io::Result<TcpListener> {
+        first_that_works(&addr, |a| async move {
+            let core = current_core()?;
+            BoundSocket::bind(a, &ListenOptions::default())?
+                .listen(&core, backlog)
+                .map_err(|(_, e)| e)
+        })
+        .await
     }
 
     /// Accepts one connection.

@@ -7,6 +7,7 @@
 //! `SO_REUSEPORT`, no way to turn `SO_REUSEADDR` off) or a kind of socket (WASI has no Unix
 //! domain sockets), asking for it is an error, never silently ignored.
 
+mod addrs;
 mod connect;
 mod dns;
 mod inner;
@@ -17,6 +18,7 @@ mod stream;
 mod udp;
 pub mod unix;
 
+pub use self::addrs::{ToSocketAddrs, split_host_port};
 pub use self::connect::{
     ConnectErrors, ConnectOptions, DEFAULT_HAPPY_EYEBALLS_DELAY, connect, connect_addrs,
     interleave_addrs,

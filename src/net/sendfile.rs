@@ -151,7 +151,7 @@ impl std::error::Error for SendfileError {
 ///     let path = std::env::temp_dir().join(format!("wasio-doc-{}", std::process::id()));
 ///     std::fs::File::create(&path)?.write_all(b"abcdef")?;
 ///     let mut file = std::fs::File::open(&path)?;
-///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await?;
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
 ///     let client = TcpStream::connect(listener.local_addr()?).await?;
 ///     let (server, _) = listener.accept().await?;
 ///     let sent = sendfile(&server, &mut file, 1, Some(3)).await?;

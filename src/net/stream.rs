@@ -12,6 +12,8 @@ use super::inner::{
     register_stream, write_methods,
 };
 use crate::core::Core;
+use crate::net::addrs::{Addrs, ToSocketAddrs, resolve_addrs};
+use crate::net::connect::{ConnectOptions, connect_addrs};
 use crate::sys::{self, Direction};
 
 /// A TCP connection.
@@ -24,7 +26,7 @@ use crate::sys::{self, Direction};
 /// use wasio::net::{TcpListener, TcpStream};
 ///
 /// wasio::run(async {
-///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).await?;
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
 ///     let addr = listener.local_addr()?;
 ///     let server = wasio::spawn(async move {
 ///         let (conn, _) = listener.accept().await?;
@@ -48,10 +50,18 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to one address (see the free function `net::connect` for names, several addresses and
-    /// Happy Eyeballs).
-    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::connect_from(addr, None).await
+    /// Connects to `addr`: a `SocketAddr`, `"host:port"`, `(host, port)` or a list
+    /// ([`ToSocketAddrs`]). A name is resolved on the loop; several addresses are raced with
+    /// Happy Eyeballs as [`connect`](crate::net::connect) does (with its default options).
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        if let Addrs::One(one) = addr.to_addrs() {
+            return TcpStream::connect_from(one, None).await;
+        }
+        let addrs = resolve_addrs(&addr).await?;
+        match addrs.as_slice() {
+            [one] => TcpStream::connect_from(*one, None).await,
+            many => connect_addrs(many, &ConnectOptions::new()).await,
+        }
     }
 
     /// Connects to `addr` from the local address `local` (bound first).

@@ -25,6 +25,7 @@ use crate::context::try_current_core;
 use crate::io::closable::Closable;
 use crate::io::linger::{Unflushed, linger};
 use crate::io::registration::Registration;
+use crate::net::addrs::{ToSocketAddrs, first_that_works, resolve_one};
 use crate::net::dns::lookup_host;
 use crate::sys::{self, Direction, UdpOptions};
 
@@ -34,8 +35,8 @@ use crate::sys::{self, Direction, UdpOptions};
 /// use wasio::net::UdpSocket;
 ///
 /// wasio::run(async {
-///     let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).await?;
-///     let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).await?;
+///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+///     let b = UdpSocket::bind("127.0.0.1:0").await?;
 ///     a.send_to(b"ping", b.local_addr()?).await?;
 ///     let mut buf = [0u8; 16];
 ///     let (n, from) = b.recv_from(&mut buf).await?;
@@ -68,9 +69,13 @@ fn check_target(addr: SocketAddr) -> io::Result<()> {
 }
 
 impl UdpSocket {
-    /// Binds a socket to `addr` (port 0 picks one).
-    pub async fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
-        UdpSocket::bind_with(addr, &UdpOptions::default())
+    /// Binds a socket to `addr` (port 0 picks one): a `SocketAddr`, `"host:port"`,
+    /// `(host, port)` or a list ([`ToSocketAddrs`]); the first address that binds is used.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        first_that_works(&addr, |a| async move {
+            UdpSocket::bind_with(a, &UdpOptions::default())
+        })
+        .await
     }
 
     fn bind_with(addr: SocketAddr, opts: &UdpOptions) -> io::Result<UdpSocket> {
@@ -98,7 +103,8 @@ impl UdpSocket {
 
     /// Associates the socket with `peer`: `send`/`recv` talk to it, datagrams from others are
     /// no longer received. May be called again to change the peer.
-    pub async fn connect(&self, peer: SocketAddr) -> io::Result<()> {
+    pub async fn connect(&self, peer: impl ToSocketAddrs) -> io::Result<()> {
+        let peer = resolve_one(&peer).await?;
         check_target(peer)?;
         if !sys::udp::CONNECT_WHILE_RECEIVING && self.reg.is_waiting(Direction::Read) {
             // WASI 0.2 in wasmtime 48 would trap the instance (divergence
@@ -162,7 +168,10 @@ impl UdpSocket {
     }
 
     /// Sends one datagram to `target` (asyncio `sendto(data, addr)`); returns its length.
-    pub async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+    /// `target` is a `SocketAddr`, `"host:port"` or `(host, port)` ([`ToSocketAddrs`]; a
+    /// name is resolved first, and the first address is used).
+    pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
+        let target = resolve_one(&target).await?;
         poll_fn(|cx| self.poll_send_to(cx, buf, Some(target))).await
     }
 

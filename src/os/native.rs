@@ -150,7 +150,7 @@ impl UdpSocket {
     /// wasio::run(async {
     ///     let std_socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
     ///     let adopted = wasio::net::UdpSocket::from_std(std_socket)?;
-    ///     let peer = wasio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).await?;
+    ///     let peer = wasio::net::UdpSocket::bind("127.0.0.1:0").await?;
     ///     adopted.send_to(b"hi", peer.local_addr()?).await?;
     ///     let mut buf = [0u8; 2];
     ///     peer.recv_from(&mut buf).await?;

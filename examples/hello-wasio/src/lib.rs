@@ -28,7 +28,7 @@ pub async fn shout_back(conn: TcpStream) -> io::Result<u64> {
 /// Starts a listener on an OS-chosen loopback port that serves each connection with
 /// [`shout_back`] in its own task; returns the address.
 pub async fn start() -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind(([127, 0, 0, 1], 0).into()).await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     wasio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {

@@ -8,7 +8,7 @@ use wasio::net::{
     connect, connect_addrs, interleave_addrs, is_resolve_error, lookup_host, resolve,
 };
 
-use super::net_util::{hanging_addr, lo4, lo6, refused_addr};
+use super::net_util::{WAIT, hanging_addr, lo4, lo6, refused_addr};
 use crate::{Context, Transcript, block, ensure, ensure_eq, kind, within};
 
 fn err_kind<T>(r: &std::io::Result<T>) -> String {
@@ -445,5 +445,63 @@ pub fn cli09_defaults_and_connect_timeout(t: &Transcript) -> Result<(), String> 
         ensure!(took >= limit, "timed out early: {took:?}");
         t.push(format!("hanging with timeout: {}", err_kind(&res)));
         t.expect(&["default delay=250ms", "hanging with timeout: TimedOut"])
+    })
+}
+
+/// `bind`, `connect`, `send_to` take what tokio's take: `"host:port"`, `(host, port)`, a
+/// `SocketAddr` or a list; names resolve on the loop, bad input is `InvalidInput`, an
+/// unknown name `NotFound`.
+pub fn net_addresses_as_strings_and_tuples(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        let l = wasio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .ctx("bind str")?;
+        let port = l.local_addr().ctx("addr")?.port();
+        let by_name = wasio::net::TcpStream::connect(("localhost", port)).await;
+        let by_str = wasio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await;
+        let by_list = wasio::net::TcpStream::connect(
+            &[std::net::SocketAddr::from(([127, 0, 0, 1], port))][..],
+        )
+        .await;
+        t.push(format!(
+            "connect by name={} by str={} by list={}",
+            by_name.is_ok(),
+            by_str.is_ok(),
+            by_list.is_ok()
+        ));
+        let u = wasio::net::UdpSocket::bind(("127.0.0.1", 0))
+            .await
+            .ctx("udp bind")?;
+        let to = format!("127.0.0.1:{}", u.local_addr().ctx("udp addr")?.port());
+        u.send_to(b"x", to.as_str()).await.ctx("send_to str")?;
+        let mut buf = [0u8; 4];
+        let (n, _) = within(WAIT, "the datagram", u.recv_from(&mut buf))
+            .await?
+            .ctx("recv")?;
+        t.push(format!("udp by str: {n} byte"));
+        for bad in ["no-port", "host:99999", "::1:80", ":80"] {
+            let e = wasio::net::TcpListener::bind(bad).await.err();
+            t.push(format!(
+                "bind {bad:?}: {}",
+                e.as_ref().map(kind).unwrap_or_default()
+            ));
+        }
+        let unknown = wasio::net::TcpStream::connect("wasio-test.invalid:80")
+            .await
+            .err();
+        t.push(format!(
+            "unknown name: {}",
+            unknown.as_ref().map(kind).unwrap_or_default()
+        ));
+        t.expect(&[
+            "connect by name=true by str=true by list=true",
+            "udp by str: 1 byte",
+            "bind \"no-port\": InvalidInput",
+            "bind \"host:99999\": InvalidInput",
+            "bind \"::1:80\": InvalidInput",
+            "bind \":80\": InvalidInput",
+            "unknown name: NotFound",
+        ])
     })
 }

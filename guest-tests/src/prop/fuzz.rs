@@ -349,7 +349,7 @@ fn op(c: &Rc<Ctx>, at: Where, depth: u32) {
             // I/O constructors need a running loop.
             let c2 = c.clone();
             let fut = async move {
-                let r = TcpListener::bind("127.0.0.1:0".parse().expect("literal")).await;
+                let r = TcpListener::bind("127.0.0.1:0").await;
                 c2.count(r.is_err());
                 if let Ok(l) = r {
                     *c2.listener.borrow_mut() = Some(l);
@@ -428,7 +428,7 @@ fn pick(v: &RefCell<Vec<Rc<TcpStream>>>) -> Option<Rc<TcpStream>> {
 /// Sets up the streams and server a program misuses: a connected pair, a pair whose one end is
 /// shut down, a pair whose peer is gone, and a serving server.
 async fn fixtures(c: &Rc<Ctx>) -> io::Result<()> {
-    let l = TcpListener::bind("127.0.0.1:0".parse().expect("literal")).await?;
+    let l = TcpListener::bind("127.0.0.1:0").await?;
     let addr = l.local_addr()?;
     let mut streams = Vec::new();
     for i in 0..3 {
