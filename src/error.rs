@@ -227,17 +227,11 @@ impl fmt::Display for Error {
     }
 }
 
+/// The message, as `Display` gives it: `main() -> Result<(), wasio::Error>` prints an error
+/// with `Debug` (`Error: event loop stalled: ...`), and that must say what happened.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind);
-        if let Some(detail) = &self.detail {
-            d.field("detail", detail);
-        }
-        if let Some(io) = &self.io {
-            d.field("io", io);
-        }
-        d.finish()
+        fmt::Display::fmt(self, f)
     }
 }
 

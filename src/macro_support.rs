@@ -12,6 +12,13 @@
 //!   it returns, which fails the test.
 //! * The return type is checked by [`MainOutput`] and [`TestOutput`], whose diagnostics name the
 //!   types that work.
+//! * A panic of the body is reported once. Natively the panic hook has already printed it
+//!   (with its backtrace) where it happened; the loop caught it, and the entry point carries
+//!   it on with `resume_unwind`, which prints nothing more (the process still exits with 101,
+//!   the test still fails). On WASI a panic aborts the instance: a panic hook writes the
+//!   message straight to stderr first (libtest's output capture would lose it with the
+//!   instance) with a one-line hint, and the host keeps the wasm backtrace for
+//!   `WASIO_BACKTRACE=1`.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -64,13 +71,50 @@ impl TestOutput for () {}
 
 impl<T, E> TestOutput for Result<T, E> {}
 
+/// Carries a panic of the body on without printing it again (see the module docs).
+fn resume_if_panic<T>(outcome: &Result<T, Error>) {
+    if let Err(e) = outcome
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(Box::new(e.to_string()));
+    }
+}
+
+/// On WASI, where a panic aborts the instance: print the message to stderr at once, past any
+/// output capture, with a hint (installed once, before the body runs).
+fn install_abort_hook(test: bool) {
+    if crate::sys::CATCHES_PANICS {
+        return;
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            use std::io::Write;
+            let hint = if test {
+                "note: on WASI a panic aborts the whole test binary: the tests after this one \
+                 did not run (run one with `-- --exact NAME`); WASIO_BACKTRACE=1 shows the wasm \
+                 backtrace"
+            } else {
+                "note: on WASI a panic aborts the program; WASIO_BACKTRACE=1 shows the wasm \
+                 backtrace"
+            };
+            let _ = writeln!(std::io::stderr(), "{info}\n{hint}");
+            previous(info);
+        }));
+    });
+}
+
 /// The body of `#[wasio::main]`.
 pub fn run_main<R, F>(body: F) -> R
 where
     R: MainOutput + 'static,
     F: Future<Output = R> + 'static,
 {
-    R::from_run(crate::run(body))
+    install_abort_hook(false);
+    let outcome = crate::run(body);
+    resume_if_panic(&outcome);
+    R::from_run(outcome)
 }
 
 /// Fails to compile unless `R` is a return type `#[wasio::test]` supports.
@@ -83,7 +127,10 @@ where
     R: 'static,
     F: Future<Output = R> + 'static,
 {
-    match crate::run(body) {
+    install_abort_hook(true);
+    let outcome = crate::run(body);
+    resume_if_panic(&outcome);
+    match outcome {
         Ok(v) => v,
         Err(e) => panic!("wasio::run failed: {e}"),
     }

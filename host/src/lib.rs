@@ -732,9 +732,25 @@ pub fn describe_error(config: &HostConfig, e: &wasmtime::Error) -> String {
         );
     }
     match e.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => format!("guest trapped: {trap} ({text})"),
+        Some(trap) => {
+            let mut s = format!("guest trapped: {trap}");
+            if matches!(trap, wasmtime::Trap::UnreachableCodeReached) {
+                s.push_str(" (a Rust panic aborts on WASI: its message is in the guest's stderr)");
+            }
+            if backtrace_wanted() {
+                s.push_str(&format!("\n{text}"));
+            } else {
+                s.push_str("; WASIO_BACKTRACE=1 shows the wasm backtrace");
+            }
+            s
+        }
         None => text,
     }
+}
+
+/// Whether traps are reported with their wasm backtrace (`WASIO_BACKTRACE` set, not `0`).
+fn backtrace_wanted() -> bool {
+    std::env::var_os("WASIO_BACKTRACE").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 impl Suite<'_> {

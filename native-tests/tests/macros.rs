@@ -109,3 +109,47 @@ fn main_without_a_result_panics_with_a_loop_error() {
 async fn test_cfg_applies_to_the_return_type_check() -> NoSuchType {
     unreachable!()
 }
+
+/// The child half of `a_panic_in_main_is_printed_once`: `#[wasio::main]`'s expansion with a
+/// body that panics.
+#[test]
+#[ignore = "run by a_panic_in_main_is_printed_once in a child process"]
+fn panicking_main_child() {
+    wasio::__private::run_main(async { panic!("boom-printed-once") })
+}
+
+/// A panic in `#[wasio::main]`'s body is printed once (by the panic hook, where it happened),
+/// not a second time when the entry point reports the loop's error.
+#[test]
+fn a_panic_in_main_is_printed_once() {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "panicking_main_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run the child");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("boom-printed-once").count(),
+        1,
+        "printed more or less than once:\n{stderr}"
+    );
+    assert!(!out.status.success());
+}
+
+/// `wasio::Error`'s `Debug` is its message: `main() -> Result<_, wasio::Error>` prints that.
+#[test]
+fn error_debug_is_the_message() {
+    let lp = wasio::EventLoop::new().expect("loop");
+    lp.close().expect("close");
+    let err = lp.run_forever().expect_err("closed");
+    assert_eq!(format!("{err:?}"), format!("{err}"));
+    assert!(
+        format!("{err:?}").contains("event loop is closed"),
+        "{err:?}"
+    );
+}

@@ -45,6 +45,8 @@
 //!   (TMR-03).
 //! * `THREADS: bool`: whether the target can run threads (the executor's pool; without
 //!   threads, blocking functions run on the loop).
+//! * `CATCHES_PANICS: bool`: whether a panic can be caught (false on wasm32-wasip2, where it
+//!   aborts the instance).
 //! * `read_drained(n, asked) -> bool`: whether a read that returned `n` of `asked` bytes
 //!   emptied the source (the WASI host caps one read at 64 KiB, so a 64 KiB read of a larger
 //!   buffer did not).

@@ -43,6 +43,9 @@ pub(crate) fn enter(_driver: &Driver) -> Entered {
 /// Native targets have threads: the executor runs blocking functions on a pool.
 pub(crate) const THREADS: bool = true;
 
+/// Native targets unwind: a panic is caught where the loop runs user code.
+pub(crate) const CATCHES_PANICS: bool = true;
+
 /// Nothing is needed to wait on a native source: mio watches it from registration on.
 pub(crate) type WaitHandle = ();
 

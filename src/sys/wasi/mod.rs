@@ -43,6 +43,9 @@ pub(crate) fn enter(_driver: &Driver) -> Entered {
 /// wasm32-wasip2 has no threads: the executor runs blocking functions on the loop.
 pub(crate) const THREADS: bool = false;
 
+/// wasm32-wasip2 cannot unwind: a panic aborts the instance.
+pub(crate) const CATCHES_PANICS: bool = false;
+
 /// The host returns at most 64 KiB per `input-stream.read`.
 const MAX_READ: usize = 64 * 1024;
 

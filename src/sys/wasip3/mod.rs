@@ -62,6 +62,9 @@ use super::{Direction, Event, Token, Wait, ready};
 /// wasm32-wasip2 has no threads: the executor runs blocking functions on the loop.
 pub(crate) const THREADS: bool = false;
 
+/// wasm32-wasip2 cannot unwind: a panic aborts the instance.
+pub(crate) const CATCHES_PANICS: bool = false;
+
 /// The most one read asks the host for.
 pub(crate) const MAX_READ: usize = 64 * 1024;
 
