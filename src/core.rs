@@ -74,6 +74,8 @@ pub(crate) struct Core {
     pub(crate) handler: RefCell<Option<ExceptionHandler>>,
     /// The default executor of `run_in_executor`.
     pub(crate) executor: RefCell<DefaultExecutor>,
+    /// Signal handlers and the futures waiting for signals.
+    pub(crate) signals: RefCell<crate::signal::table::Table>,
 }
 
 impl Core {
@@ -103,6 +105,7 @@ impl Core {
             slow_callback: Cell::new(DEFAULT_SLOW_CALLBACK),
             handler: RefCell::new(None),
             executor: RefCell::new(DefaultExecutor::default()),
+            signals: RefCell::new(Default::default()),
         })
     }
 

@@ -89,6 +89,7 @@ pub mod os;
 pub mod process;
 mod ready;
 mod shared;
+pub mod signal;
 mod sys;
 pub mod task;
 mod time;

@@ -49,6 +49,7 @@ pub(crate) fn run(name: &str, t: &Transcript) -> Result<(), String> {
         "div_close_with_unread_data" => div_close_with_unread_data(t),
         "div_no_subprocess" => div_no_subprocess(t),
         "div_no_unix_sockets" => div_no_unix_sockets(t),
+        "div_no_signals" => div_no_signals(t),
         "wasi_pollable_reader" => wasi_pollable_reader(t),
         #[cfg(feature = "p3")]
         "p3_futures_instead_of_pollables" => p3_futures_instead_of_pollables(t),
@@ -816,4 +817,35 @@ fn p3_stream_hog(t: &Transcript) -> Result<(), String> {
 fn p3_leak_a_stream(_t: &Transcript) -> Result<(), String> {
     std::mem::forget(wasio::os::wasi::wasip3::wit_stream::new::<u8>());
     Ok(())
+}
+
+/// No signals on WASI: `add_signal_handler` and `ctrl_c` are `Unsupported`, naming WASI.
+fn div_no_signals(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    crate::block(async move {
+        let lp = wasio::current();
+        let e = lp
+            .add_signal_handler(wasio::signal::SIGINT, || ())
+            .err()
+            .ok_or("add_signal_handler succeeded on WASI")?;
+        t.push(format!(
+            "add_signal_handler: {} names WASI={}",
+            crate::kind(&e),
+            e.to_string().contains("WASI")
+        ));
+        let e = wasio::signal::ctrl_c()
+            .await
+            .err()
+            .ok_or("ctrl_c succeeded on WASI")?;
+        t.push(format!("ctrl_c: {}", crate::kind(&e)));
+        t.push(format!(
+            "remove: {}",
+            lp.remove_signal_handler(wasio::signal::SIGINT)
+        ));
+        t.expect(&[
+            "add_signal_handler: Unsupported names WASI=true",
+            "ctrl_c: Unsupported",
+            "remove: false",
+        ])
+    })
 }

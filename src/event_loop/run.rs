@@ -212,6 +212,10 @@ impl EventLoop {
         core.shared.set_closed();
         // Watched sources go first: deregistered, never closed (LIFE-05: adding fails from now).
         super::watch::remove_all(core);
+        // Signal handlers go (asyncio `close` removes them); the signals' default actions come
+        // back when the watcher task, which holds the source, is destroyed below.
+        let signals = std::mem::take(&mut *core.signals.borrow_mut());
+        drop(signals);
         // asyncio: `_executor_shutdown_called = True` and `shutdown(wait=False)` (LIFE-04).
         let pool = {
             let mut ex = core.executor.borrow_mut();

@@ -16,6 +16,7 @@ pub(crate) mod dns;
 pub(crate) mod net;
 pub(crate) mod process;
 mod raw;
+pub(crate) mod signal;
 pub(crate) mod udp;
 pub(crate) mod unix;
 

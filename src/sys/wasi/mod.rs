@@ -25,6 +25,7 @@ mod error;
 pub(crate) mod net;
 pub(crate) mod process;
 mod raw;
+pub(crate) mod signal;
 pub(crate) mod udp;
 pub(crate) mod unix;
 

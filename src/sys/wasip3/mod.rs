@@ -50,6 +50,8 @@ pub(crate) mod net;
 pub(crate) mod process;
 mod raw;
 mod reactor;
+#[path = "../wasi/signal.rs"]
+pub(crate) mod signal;
 mod stream;
 pub(crate) mod udp;
 #[path = "../wasi/unix.rs"]
