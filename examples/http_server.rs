@@ -1,11 +1,15 @@
-//! An HTTP/1.1 server: hyper on wasio, through the `wasio::hyper` adapter.
+//! An HTTP server on `wasio::hyper::serve`: HTTP/1.1 and HTTP/2 (h2c, and over TLS by ALPN),
+//! keep-alive, timeouts, a connection limit, graceful shutdown (on Ctrl-C natively).
 //!
 //! ```text
 //! cargo run --features hyper --example http_server -- 127.0.0.1:8080
 //! curl http://127.0.0.1:8080/
+//! curl --http2-prior-knowledge http://127.0.0.1:8080/
 //! curl --data-binary @some-file http://127.0.0.1:8080/echo
-//! cargo build --release --features hyper --example http_server --target wasm32-wasip2
-//! cargo run --release -p wasio-host -- run target/wasm32-wasip2/release/examples/http_server.wasm -- 127.0.0.1:8080
+//! cargo run --features hyper,tls --example http_server -- 127.0.0.1:8443 --tls cert.pem key.pem
+//! curl --cacert cert.pem https://localhost:8443/
+//! cargo build --release --features hyper,tls --example http_server --target wasm32-wasip2
+//! cargo run --release -p wasio-host -- run --dir . target/wasm32-wasip2/release/examples/http_server.wasm -- 127.0.0.1:8443 --tls cert.pem key.pem
 //! ```
 //!
 //! `GET /` says hello, `POST /echo` sends the request body back (up to 16 MiB; more is
@@ -14,10 +18,10 @@
 //! request's number on its connection, from 1): keep-alive shows as one `x-connection` with a
 //! growing `x-request`.
 //!
-//! Arguments: `[HOST:PORT]` (default `127.0.0.1:0`, an OS-chosen port) and `--max-requests N`
-//! to exit after answering N requests (used by the tests): the server stops listening, lets
-//! every connection finish the response it is writing, and exits. It prints
-//! `listening on ADDR` for each listening socket first.
+//! Arguments: `[HOST:PORT]` (default `127.0.0.1:0`, an OS-chosen port), `--tls CERT KEY`
+//! (PEM files; feature `tls`), and `--max-requests N` to exit after answering N requests (used
+//! by the tests): the server stops listening, lets every connection finish the response it
+//! is writing, and exits. It prints `listening on ADDR` first.
 //!
 //! The conformance cases and the native tests compile this file as a module (`HttpServer`),
 //! so the same server is tested natively and in wasmtime.
@@ -31,31 +35,33 @@
 mod log;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use hyper::service::Service;
 use hyper::{Method, Request, Response, StatusCode};
-use wasio::hyper::{HyperIo, WasioTimer};
-use wasio::net::{Server, ServerOptions, TcpStream, start_server};
+use wasio::hyper::{ServeOptions, Serving, serve};
+use wasio::net::TcpListener;
 
 /// The largest body `POST /echo` takes.
 pub const MAX_ECHO: usize = 16 << 20;
 
-/// A running server: wasio's `Server` accepts, hyper serves each connection in its task.
+/// How long a shutdown lets requests in flight finish.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// A running server.
 #[derive(Clone)]
 pub struct HttpServer {
-    server: Server,
+    serving: Serving,
     state: Rc<State>,
 }
 
@@ -66,57 +72,66 @@ struct State {
     connections: Cell<u64>,
     /// Requests answered so far.
     requests: Cell<u64>,
-    /// Set by `shutdown`: every connection finishes what it is doing and closes.
-    stopping: Cell<bool>,
-    /// The connections waiting for `stopping`, by number.
-    connection_wakers: RefCell<HashMap<u64, Waker>>,
     /// The task waiting in `requests_reach`.
     count_waker: RefCell<Option<Waker>>,
 }
 
-impl State {
-    /// Whether `shutdown` was asked; if not, wakes connection `id` when it is.
-    fn poll_stopping(&self, id: u64, cx: &mut Context<'_>) -> bool {
-        if self.stopping.get() {
-            return true;
-        }
-        let mut wakers = self.connection_wakers.borrow_mut();
-        match wakers.get_mut(&id) {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            Some(w) => w.clone_from(cx.waker()),
-            None => {
-                wakers.insert(id, cx.waker().clone());
-            }
-        }
-        false
-    }
+/// The service: `serve` clones it once per connection, which numbers the connection.
+struct App {
+    state: Rc<State>,
+    connection: u64,
+    on_this_connection: Rc<Cell<u64>>,
+}
 
-    fn answered(&self) {
-        self.requests.set(self.requests.get() + 1);
-        if let Some(w) = self.count_waker.borrow_mut().take() {
-            w.wake();
+impl Clone for App {
+    fn clone(&self) -> App {
+        let id = self.state.connections.get() + 1;
+        self.state.connections.set(id);
+        App {
+            state: self.state.clone(),
+            connection: id,
+            on_this_connection: Rc::new(Cell::new(0)),
         }
+    }
+}
+
+impl Service<Request<Incoming>> for App {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>>>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let nth = self.on_this_connection.get() + 1;
+        self.on_this_connection.set(nth);
+        Box::pin(respond(req, self.connection, nth, self.state.clone()))
     }
 }
 
 impl HttpServer {
     /// Starts serving on `host:port` (port 0: one chosen by the OS).
     pub async fn start(host: &str, port: u16) -> io::Result<HttpServer> {
+        HttpServer::start_with((host, port), ServeOptions::new()).await
+    }
+
+    /// Starts serving on `addr` with `options` (TLS, timeouts, the connection limit).
+    pub async fn start_with(
+        addr: impl wasio::net::ToSocketAddrs,
+        options: ServeOptions,
+    ) -> io::Result<HttpServer> {
+        let listener = TcpListener::bind(addr).await?;
         let state = Rc::new(State::default());
-        let st = state.clone();
-        let server = start_server(
-            move |stream: TcpStream| serve_connection(stream, st.clone()),
-            host,
-            port,
-            ServerOptions::new(),
-        )
-        .await?;
-        Ok(HttpServer { server, state })
+        let app = App {
+            state: state.clone(),
+            connection: 0,
+            on_this_connection: Rc::new(Cell::new(0)),
+        };
+        let serving = serve(listener, app, options);
+        Ok(HttpServer { serving, state })
     }
 
     /// The listening addresses.
     pub fn addrs(&self) -> Vec<SocketAddr> {
-        self.server.sockets()
+        self.serving.local_addr().into_iter().collect()
     }
 
     /// Connections accepted so far.
@@ -131,7 +146,7 @@ impl HttpServer {
 
     /// Waits until `n` requests have been answered.
     pub async fn requests_reach(&self, n: u64) {
-        poll_fn(|cx| {
+        poll_fn(|cx: &mut Context<'_>| {
             if self.state.requests.get() >= n {
                 Poll::Ready(())
             } else {
@@ -145,58 +160,30 @@ impl HttpServer {
     /// Stops listening, lets every connection finish the response it is writing (idle ones
     /// close at once), and waits for the last one to end.
     pub async fn shutdown(&self) {
-        self.server.close();
-        self.state.stopping.set(true);
-        let wakers = std::mem::take(&mut *self.state.connection_wakers.borrow_mut());
-        for (_, w) in wakers {
-            w.wake();
+        let report = self.serving.shutdown(GRACE).await;
+        if report.aborted > 0 {
+            eprintln!("{} connections did not finish in time", report.aborted);
         }
-        self.server.wait_closed().await;
     }
 
-    /// Serves until `shutdown` (from another task) or, with `max_requests`, until that many
-    /// requests have been answered, then shuts down.
+    /// Serves until `shutdown` (from another task), Ctrl-C (natively) or, with
+    /// `max_requests`, until that many requests have been answered, then shuts down.
     pub async fn run(&self, max_requests: Option<u64>) -> io::Result<()> {
-        match max_requests {
-            None => self.server.serve_forever().await,
-            Some(n) => {
-                self.requests_reach(n).await;
-                self.shutdown().await;
-                Ok(())
+        let done = async {
+            match max_requests {
+                Some(n) => self.requests_reach(n).await,
+                // Ctrl-C where there are signals; on WASI, until the host stops the guest.
+                None => {
+                    if wasio::signal::ctrl_c().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    eprintln!("Ctrl-C: finishing the requests in flight");
+                }
             }
-        }
-    }
-}
-
-/// Serves one connection with hyper until the client closes it, or until `shutdown`.
-async fn serve_connection(stream: TcpStream, state: Rc<State>) {
-    let id = state.connections.get() + 1;
-    state.connections.set(id);
-    let on_this_connection = Cell::new(0u64);
-    let st = state.clone();
-    let service = service_fn(move |req| {
-        let nth = on_this_connection.get() + 1;
-        on_this_connection.set(nth);
-        respond(req, id, nth, st.clone())
-    });
-    let mut conn = pin!(
-        http1::Builder::new()
-            .timer(WasioTimer::new())
-            .serve_connection(HyperIo::new(stream), service)
-    );
-    let mut shutting_down = false;
-    let result = poll_fn(|cx| {
-        if !shutting_down && state.poll_stopping(id, cx) {
-            // Finish the request in flight, if any, then close.
-            conn.as_mut().graceful_shutdown();
-            shutting_down = true;
-        }
-        conn.as_mut().poll(cx)
-    })
-    .await;
-    state.connection_wakers.borrow_mut().remove(&id);
-    if let Err(e) = result {
-        eprintln!("connection {id}: {e}");
+        };
+        done.await;
+        self.shutdown().await;
+        Ok(())
     }
 }
 
@@ -216,7 +203,10 @@ async fn respond(
     let headers = res.headers_mut();
     headers.insert("x-connection", HeaderValue::from(connection));
     headers.insert("x-request", HeaderValue::from(nth));
-    state.answered();
+    state.requests.set(state.requests.get() + 1);
+    if let Some(w) = state.count_waker.borrow_mut().take() {
+        w.wake();
+    }
     Ok(res)
 }
 
@@ -242,26 +232,43 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     res
 }
 
+/// `--tls CERT KEY`: serve over TLS (feature `tls`).
+#[cfg(feature = "tls")]
+fn tls_options(cert: &str, key: &str) -> Result<ServeOptions, Box<dyn std::error::Error>> {
+    let acceptor = wasio::tls::acceptor(&std::fs::read(cert)?, &std::fs::read(key)?)?;
+    Ok(ServeOptions::new().tls(acceptor))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_options(_cert: &str, _key: &str) -> Result<ServeOptions, Box<dyn std::error::Error>> {
+    Err("--tls needs the `tls` feature (cargo run --features hyper,tls ...)".into())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     log::init();
     let mut addr = "127.0.0.1:0".to_string();
     let mut max: Option<u64> = None;
+    let mut options = ServeOptions::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--max-requests" {
-            max = Some(
-                args.next()
-                    .ok_or("--max-requests needs a number")?
-                    .parse()?,
-            );
-        } else {
-            addr = a;
+        match a.as_str() {
+            "--max-requests" => {
+                max = Some(
+                    args.next()
+                        .ok_or("--max-requests needs a number")?
+                        .parse()?,
+                );
+            }
+            "--tls" => {
+                let cert = args.next().ok_or("--tls needs CERT and KEY")?;
+                let key = args.next().ok_or("--tls needs CERT and KEY")?;
+                options = tls_options(&cert, &key)?;
+            }
+            _ => addr = a,
         }
     }
-    let (host, port) = wasio::net::split_host_port(&addr)?;
-    let host = host.to_string();
     wasio::run(async move {
-        let server = HttpServer::start(&host, port).await?;
+        let server = HttpServer::start_with(addr.as_str(), options).await?;
         for a in server.addrs() {
             println!("listening on {a}");
         }

@@ -50,7 +50,7 @@ fn main() {
     cargo_for_wasm(
         &root,
         &target_dir,
-        &["-p", "wasio", "--examples", "--features", "hyper"],
+        &["-p", "wasio", "--examples", "--features", "hyper,tls"],
         "the examples",
     );
     println!("cargo:rerun-if-changed={}", root.join("examples").display());

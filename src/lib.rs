@@ -98,6 +98,9 @@ mod timer;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use crate::compat::hyper;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use crate::compat::tls;
 /// Runs `async fn main` on a new loop with [`run`] (asyncio's `asyncio.run`), natively and on
 /// wasm32-wasip2 alike.
 ///

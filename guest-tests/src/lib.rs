@@ -194,6 +194,10 @@ macro_rules! foreach_case {
         $m!(http_1mib_body_is_echoed);
         $m!(http_header_read_timeout_closes_a_silent_connection);
         $m!(http_timer_and_executor_run_on_the_loop);
+        $m!(http_serve_refuses_past_the_connection_limit);
+        $m!(http_serve_closes_idle_connections);
+        $m!(http_serve_shutdown_lets_requests_finish);
+        $m!(http2_prior_knowledge_is_served);
         // cancellation and closing at any moment
         $m!(cancel_read_to_end_keeps_exactly_the_bytes_read);
         $m!(close_while_waiting_ends_every_waiter);

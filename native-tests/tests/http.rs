@@ -37,11 +37,22 @@ struct ServerThread {
 
 impl ServerThread {
     fn start(max_requests: u64) -> ServerThread {
+        ServerThread::start_with(max_requests, None)
+    }
+
+    /// With TLS: the certificate chain and key, in PEM.
+    fn start_with(max_requests: u64, tls: Option<(String, String)>) -> ServerThread {
         let (addr_tx, addr_rx) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
         thread::spawn(move || {
             let result = wasio::run(async move {
-                let server = HttpServer::start("127.0.0.1", 0)
+                let mut options = wasio::hyper::ServeOptions::new();
+                if let Some((cert, key)) = tls {
+                    let acceptor = wasio::tls::acceptor(cert.as_bytes(), key.as_bytes())
+                        .map_err(|e| format!("tls: {e}"))?;
+                    options = options.tls(acceptor);
+                }
+                let server = HttpServer::start_with("127.0.0.1:0", options)
                     .await
                     .map_err(|e| format!("start: {e}"))?;
                 let _ = addr_tx.send(server.addrs()[0]);
@@ -70,21 +81,21 @@ impl ServerThread {
     }
 }
 
-/// `curl ARGS`, or `None` (and a note) where the machine has no curl.
-#[allow(clippy::print_stderr, reason = "the note says why a check was skipped")]
+/// `curl ARGS` (the test fails with the fix if the machine has no curl: CI installs it).
 fn curl(args: &[&str]) -> Option<Output> {
-    match Command::new("curl").args(args).output() {
-        Ok(out) => Some(out),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            eprintln!("curl is not installed: skipping the curl check");
-            None
-        }
-        Err(e) => panic!("running curl: {e}"),
-    }
+    tool("curl", args)
 }
 
-fn curl_available() -> bool {
-    curl(&["--version"]).is_some_and(|o| o.status.success())
+/// Runs a command-line tool the HTTP checks need; a missing one fails the test and says how to
+/// install it (`.ci/all-tests` installs them).
+fn tool(name: &str, args: &[&str]) -> Option<Output> {
+    match Command::new(name).args(args).output() {
+        Ok(out) => Some(out),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            panic!("{name} is not installed: apt-get install curl nghttp2-client (h2load, nghttp)")
+        }
+        Err(e) => panic!("running {name}: {e}"),
+    }
 }
 
 fn check_success(out: &Output) {
@@ -111,9 +122,6 @@ fn payload(len: usize) -> Vec<u8> {
 
 #[test]
 fn curl_reuses_one_connection_for_two_urls() {
-    if !curl_available() {
-        return;
-    }
     let server = ServerThread::start(2);
     let url = server.url("/");
     let out = curl(&["-sv", &url, &url]).expect("curl");
@@ -132,9 +140,6 @@ fn curl_reuses_one_connection_for_two_urls() {
 
 #[test]
 fn curl_posts_1mib_and_gets_it_back() {
-    if !curl_available() {
-        return;
-    }
     let dir = std::env::temp_dir().join(format!("wasio-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (sent, echoed) = (dir.join("sent"), dir.join("echoed"));
@@ -166,9 +171,6 @@ fn curl_posts_1mib_and_gets_it_back() {
 #[test]
 fn curl_makes_100_parallel_requests() {
     const N: u64 = 100;
-    if !curl_available() {
-        return;
-    }
     let server = ServerThread::start(N);
     let url = server.url("/");
     let mut args = vec![
@@ -403,4 +405,95 @@ fn hyper_io_fills_hyper_buffers_and_rejects_overstated_reads() {
     let err = read_once(&mut liar, &mut buf).unwrap_err();
     assert!(err.to_string().contains("17 bytes"), "{err}");
     assert!(buf.filled().is_empty());
+}
+
+/// HTTP/2 without TLS, as curl speaks it with prior knowledge (h2c): served over HTTP/2.
+#[test]
+fn curl_speaks_http2_prior_knowledge() {
+    // One URL per run: curl 7.88 closes a prior-knowledge connection after its first
+    // transfer (the server reads end of stream), so two URLs in one run fail on its side.
+    let server = ServerThread::start(2);
+    let url = server.url("/");
+    for _ in 0..2 {
+        let out = curl(&[
+            "-s",
+            "--http2-prior-knowledge",
+            "-w",
+            "%{http_version}",
+            &url,
+        ])
+        .expect("curl");
+        check_success(&out);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{HELLO}2"),
+            "a response over HTTP/2"
+        );
+    }
+    assert_eq!(server.finish(), (2, 2), "(connections, requests)");
+}
+
+/// h2load (nghttp2's load generator): 200 requests, 10 concurrent streams on each of 4 HTTP/2
+/// connections, every one answered.
+#[test]
+fn h2load_gets_every_http2_request_answered() {
+    let server = ServerThread::start(200);
+    let url = server.url("/");
+    let out = tool("h2load", &["-n", "200", "-c", "4", "-m", "10", &url]).expect("h2load");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "h2load: {report}");
+    assert!(
+        report.contains("requests: 200 total, 200 started, 200 done, 200 succeeded, 0 failed"),
+        "{report}"
+    );
+    assert!(report.contains("status codes: 200 2xx"), "{report}");
+    let (connections, requests) = server.finish();
+    assert_eq!((connections, requests), (4, 200));
+}
+
+/// A certificate for `localhost`, made now (no key is committed): (chain PEM, key PEM).
+fn localhost_cert() -> (String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
+    (made.cert.pem(), made.signing_key.serialize_pem())
+}
+
+/// HTTPS on `serve` with `wasio::tls`: curl, trusting the certificate (`--cacert`), gets the
+/// page over HTTP/1.1 and over HTTP/2 (chosen by ALPN).
+#[test]
+fn curl_gets_https_over_http1_and_http2() {
+    let (cert, key) = localhost_cert();
+    let dir = std::env::temp_dir().join(format!("wasio-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca = dir.join("cert.pem");
+    std::fs::write(&ca, &cert).expect("write the certificate");
+    let server = ServerThread::start_with(2, Some((cert, key)));
+    let url = format!("https://localhost:{}/", server.addr.port());
+    let ca = ca.to_string_lossy().into_owned();
+    for version in ["--http1.1", "--http2"] {
+        let out = curl(&[
+            "-s",
+            "--cacert",
+            &ca,
+            version,
+            "-w",
+            "%{http_version}",
+            &url,
+        ])
+        .expect("curl");
+        check_success(&out);
+        let want = if version == "--http2" { "2" } else { "1.1" };
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{HELLO}{want}"),
+            "{version}"
+        );
+    }
+    // Without trusting it, curl refuses the handshake.
+    let out = curl(&["-s", &url]).expect("curl");
+    assert!(
+        !out.status.success(),
+        "curl accepted an untrusted certificate"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -74,6 +74,7 @@
 //! .unwrap();
 //! ```
 
+pub use super::serve::{ServeOptions, Serving, ShutdownReport, serve};
 use std::fmt;
 use std::future::Future;
 use std::io;

@@ -10,3 +10,7 @@
 
 #[cfg(feature = "hyper")]
 pub mod hyper;
+#[cfg(feature = "hyper")]
+mod serve;
+#[cfg(feature = "tls")]
+pub mod tls;

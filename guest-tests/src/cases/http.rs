@@ -264,3 +264,212 @@ pub fn http_timer_and_executor_run_on_the_loop(t: &Transcript) -> Result<(), Str
         ])
     })
 }
+
+// ===== wasio::hyper::serve =====
+
+type Answer =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>>>>;
+
+/// A service that answers `GET /` at once and `GET /hold` only when `release` is sent.
+fn holding_service(
+    release: async_channel::Receiver<()>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = Answer,
+> + Clone {
+    service_fn(move |req: Request<Incoming>| {
+        let release = release.clone();
+        let fut: Answer = Box::pin(async move {
+            if req.uri().path() == "/hold" {
+                let _ = release.recv().await;
+            }
+            let mut res = Response::new(Full::new(Bytes::from_static(b"done")));
+            res.headers_mut()
+                .insert("x-connection", hyper::header::HeaderValue::from(0u64));
+            res.headers_mut()
+                .insert("x-request", hyper::header::HeaderValue::from(0u64));
+            Ok::<_, Infallible>(res)
+        });
+        fut
+    })
+}
+
+/// `serve` past `max_connections`: a new connection is accepted and closed at once (and
+/// counted), the open ones keep working, and once one closes a new one is served.
+pub fn http_serve_refuses_past_the_connection_limit(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        let (_tx, rx) = async_channel::bounded(1);
+        let listener = TcpListener::bind(lo4()).await.ctx("bind")?;
+        let serving = wasio::hyper::serve(
+            listener,
+            holding_service(rx),
+            wasio::hyper::ServeOptions::new().max_connections(Some(2)),
+        );
+        let addr = serving.local_addr().ctx("addr")?;
+        let mut a = Client::connect(addr).await?;
+        let mut b = Client::connect(addr).await?;
+        for c in [&mut a, &mut b] {
+            let r = within(WAIT, "GET", c.get("/")).await??;
+            ensure_eq!(r.status, 200, "status");
+        }
+        let third = async {
+            let mut c = Client::connect(addr).await?;
+            c.get("/").await
+        };
+        let refused = within(WAIT, "the third connection", third).await?;
+        t.push(format!(
+            "third: refused={} counted={}",
+            refused.is_err(),
+            serving.refused()
+        ));
+        let r = within(WAIT, "GET on an open one", a.get("/")).await??;
+        t.push(format!("open connection still served: {}", r.status));
+        within(WAIT, "close", a.close()).await??;
+        within(WAIT, "the count going down", async {
+            while serving.connections() > 1 {
+                wasio::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await?;
+        let mut d = Client::connect(addr).await?;
+        let r = within(WAIT, "GET after a slot freed", d.get("/")).await??;
+        t.push(format!("after one closed: {}", r.status));
+        drop((b, d));
+        let report = serving.shutdown(WAIT).await;
+        t.push(format!("shutdown aborted={}", report.aborted));
+        t.expect(&[
+            "third: refused=true counted=1",
+            "open connection still served: 200",
+            "after one closed: 200",
+            "shutdown aborted=0",
+        ])
+    })
+}
+
+/// `serve`'s idle timeout: a keep-alive connection with no traffic is closed by the server,
+/// not before the timeout.
+pub fn http_serve_closes_idle_connections(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        let (_tx, rx) = async_channel::bounded(1);
+        let listener = TcpListener::bind(lo4()).await.ctx("bind")?;
+        let idle = Duration::from_millis(200);
+        let serving = wasio::hyper::serve(
+            listener,
+            holding_service(rx),
+            wasio::hyper::ServeOptions::new().idle_timeout(Some(idle)),
+        );
+        let addr = serving.local_addr().ctx("addr")?;
+        let mut c = Client::connect(addr).await?;
+        within(WAIT, "GET", c.get("/")).await??;
+        let t0 = Instant::now();
+        within(
+            WAIT,
+            "the server closing the idle connection",
+            c.closed_by_server(),
+        )
+        .await??;
+        let waited = t0.elapsed();
+        // Never early; the upper bound is loose (a loaded machine).
+        ensure!(waited >= idle, "closed after {waited:?}, before {idle:?}");
+        t.push("idle connection closed by the server");
+        serving.shutdown(WAIT).await;
+        t.expect(&["idle connection closed by the server"])
+    })
+}
+
+/// `Serving::shutdown`: new connects are refused, a request in flight finishes within the
+/// grace period; one that outlasts it is cut off and counted as aborted.
+pub fn http_serve_shutdown_lets_requests_finish(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        for grace_ms in [10_000u64, 100] {
+            let (tx, rx) = async_channel::bounded(1);
+            let listener = TcpListener::bind(lo4()).await.ctx("bind")?;
+            let serving = wasio::hyper::serve(
+                listener,
+                holding_service(rx),
+                wasio::hyper::ServeOptions::new(),
+            );
+            let addr = serving.local_addr().ctx("addr")?;
+            let mut c = Client::connect(addr).await?;
+            let in_flight = wasio::spawn(async move { c.get("/hold").await });
+            within(WAIT, "the request reaching the server", async {
+                while serving.served() == 0 {
+                    wasio::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await?;
+            wasio::sleep(Duration::from_millis(20)).await;
+            let s2 = serving.clone();
+            let shutting =
+                wasio::spawn(async move { s2.shutdown(Duration::from_millis(grace_ms)).await });
+            wasio::yield_now().await;
+            let refused = TcpStream::connect(addr).await.is_err();
+            if grace_ms > 1000 {
+                tx.send(()).await.ctx("release")?;
+            }
+            let report = within(WAIT, "shutdown", shutting).await?.ctx("task")?;
+            let reply = within(WAIT, "the request in flight", in_flight)
+                .await?
+                .ctx("task")?;
+            t.push(format!(
+                "grace {grace_ms} ms: new connects refused={refused} request ok={} finished={} aborted={}",
+                reply.is_ok(),
+                report.finished,
+                report.aborted
+            ));
+        }
+        t.expect(&[
+            "grace 10000 ms: new connects refused=true request ok=true finished=1 aborted=0",
+            "grace 100 ms: new connects refused=true request ok=false finished=0 aborted=1",
+        ])
+    })
+}
+
+/// `serve` speaks HTTP/2 to a client that starts with its preface (h2c, prior knowledge):
+/// ten concurrent streams on one connection, every response HTTP/2.
+pub fn http2_prior_knowledge_is_served(t: &Transcript) -> Result<(), String> {
+    let t = t.clone();
+    block(async move {
+        let (_tx, rx) = async_channel::bounded(1);
+        let listener = TcpListener::bind(lo4()).await.ctx("bind")?;
+        let serving = wasio::hyper::serve(
+            listener,
+            holding_service(rx),
+            wasio::hyper::ServeOptions::new(),
+        );
+        let addr = serving.local_addr().ctx("addr")?;
+        let stream = TcpStream::connect(addr).await.ctx("connect")?;
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(WasioExecutor::new(), HyperIo::new(stream))
+                .await
+                .ctx("h2 handshake")?;
+        let conn = wasio::spawn(conn);
+        let requests = (0..10).map(|_| {
+            let mut sender = sender.clone();
+            async move {
+                let req = Request::builder()
+                    .uri(format!("http://{addr}/"))
+                    .body(Full::new(Bytes::new()))
+                    .map_err(|e| e.to_string())?;
+                let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>((res.version(), res.status().as_u16()))
+            }
+        });
+        let replies = within(WAIT, "ten h2 streams", wasio::gather(requests)).await?;
+        let ok = replies
+            .iter()
+            .filter(|r| matches!(r, Ok((v, 200)) if *v == hyper::Version::HTTP_2))
+            .count();
+        t.push(format!("{ok} of 10 streams answered over HTTP/2"));
+        t.push(format!("one connection: {}", serving.served()));
+        drop(sender);
+        let _ = within(WAIT, "the h2 connection", conn).await?;
+        serving.shutdown(WAIT).await;
+        t.expect(&["10 of 10 streams answered over HTTP/2", "one connection: 1"])
+    })
+}

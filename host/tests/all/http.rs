@@ -44,10 +44,10 @@ fn has_curl() -> bool {
 #[test]
 fn http_server_example_serves_curl_in_wasmtime() {
     const PARALLEL: u64 = 100;
-    if !has_curl() {
-        eprintln!("curl is not installed: skipping (the example client test still runs)");
-        return;
-    }
+    assert!(
+        has_curl(),
+        "curl is not installed: apt-get install curl nghttp2-client (.ci/all-tests does)"
+    );
     let (server, addr) = start_server(2 + 1 + PARALLEL);
     let url = format!("http://{addr}/");
 
@@ -144,4 +144,136 @@ fn http_examples_talk_to_each_other_in_wasmtime() {
         "200 x-connection=2 x-request=1\necho me"
     );
     wait_success(server);
+}
+
+/// A certificate for `localhost` made now (no key is committed), written to a fresh directory
+/// as `cert.pem` and `key.pem`.
+fn localhost_cert() -> tempfile::TempDir {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).expect("write cert");
+    std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem())
+        .expect("write key");
+    dir
+}
+
+/// HTTP/2 in wasmtime: the example server answers curl's prior-knowledge HTTP/2 and 200
+/// requests of h2load over 4 connections with 10 streams each.
+#[test]
+fn http_server_example_serves_http2_in_wasmtime() {
+    let (server, addr) = start_server(1 + 200);
+    let url = format!("http://{addr}/");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-w",
+            "%{http_version}",
+            &url,
+        ])
+        .output()
+        .expect("run curl (apt-get install curl)");
+    check_success("curl --http2-prior-knowledge", &out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from wasio\n2");
+    let out = Command::new("h2load")
+        .args(["-n", "200", "-c", "4", "-m", "10", &url])
+        .output()
+        .expect("run h2load (apt-get install nghttp2-client)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "h2load: {report}");
+    assert!(
+        report.contains("requests: 200 total, 200 started, 200 done, 200 succeeded, 0 failed"),
+        "{report}"
+    );
+    wait_success(server);
+}
+
+/// HTTPS in wasmtime: the example server with `--tls` (the certificate made at test time,
+/// given through `--dir`) answers curl with `--cacert`, over HTTP/1.1 and HTTP/2 (ALPN).
+#[test]
+fn https_server_example_serves_curl_in_wasmtime() {
+    let certs = localhost_cert();
+    let (server, addr) = spawn_listening(
+        wasio_host()
+            .arg("run")
+            .arg("--dir")
+            .arg(format!("{}::/certs", certs.path().display()))
+            .arg(Path::new(GUEST_EXAMPLES_DIR).join("http_server.wasm"))
+            .args([
+                "--",
+                "127.0.0.1:0",
+                "--tls",
+                "/certs/cert.pem",
+                "/certs/key.pem",
+                "--max-requests",
+                "2",
+            ]),
+    );
+    let port = addr.rsplit_once(':').expect("host:port").1;
+    let url = format!("https://localhost:{port}/");
+    let ca = certs.path().join("cert.pem");
+    for (flag, version) in [("--http1.1", "1.1"), ("--http2", "2")] {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--resolve",
+                &format!("localhost:{port}:127.0.0.1"),
+                "--cacert",
+            ])
+            .arg(&ca)
+            .args([flag, "-w", "%{http_version}", &url])
+            .output()
+            .expect("run curl");
+        check_success(&format!("curl {flag}"), &out);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("hello from wasio\n{version}")
+        );
+    }
+    wait_success(server);
+}
+
+/// A wasio TLS client in wasmtime (`http_client.wasm --cacert`) against a native rustls
+/// server (the same example server, natively, in this process).
+#[test]
+fn wasio_tls_client_in_wasmtime_talks_to_a_native_rustls_server() {
+    let certs = localhost_cert();
+    let cert = std::fs::read_to_string(certs.path().join("cert.pem")).expect("cert");
+    let key = std::fs::read_to_string(certs.path().join("key.pem")).expect("key");
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let native = std::thread::spawn(move || {
+        wasio::run(async move {
+            let acceptor = wasio::tls::acceptor(cert.as_bytes(), key.as_bytes())?;
+            let server = guest_tests::http::server::HttpServer::start_with(
+                "127.0.0.1:0",
+                wasio::hyper::ServeOptions::new().tls(acceptor),
+            )
+            .await?;
+            let _ = addr_tx.send(server.addrs()[0]);
+            server.run(Some(2)).await
+        })
+    });
+    let addr = addr_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the native server's address");
+    let url = format!("https://localhost:{}/", addr.port());
+    let out = wasio_host()
+        .arg("run")
+        .arg("--dir")
+        .arg(format!("{}::/certs", certs.path().display()))
+        .arg(Path::new(GUEST_EXAMPLES_DIR).join("http_client.wasm"))
+        .args(["--", "--cacert", "/certs/cert.pem", &url, &url])
+        .output()
+        .expect("run the client");
+    check_success("http_client over TLS", &out);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200 x-connection=1 x-request=1\nhello from wasio\n\
+         200 x-connection=1 x-request=2\nhello from wasio\n"
+    );
+    native
+        .join()
+        .expect("server thread")
+        .expect("wasio::run")
+        .expect("server");
 }
