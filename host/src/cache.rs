@@ -5,9 +5,10 @@
 //!
 //! * **Where.** `$WASIO_HOST_CACHE_DIR`, else `$XDG_CACHE_HOME/wasio-host`, else
 //!   `$HOME/.cache/wasio-host`, else `wasio-host-cache-<uid>` in the system temp dir. The
-//!   directory is created with mode 0700 and used only if it is a real directory (not a
-//!   symbolic link) owned by this user with no access for group or others; otherwise the
-//!   cache is off for this run (with a warning), and components are compiled in memory.
+//!   directory is created with mode 0700 (one of ours that others could enter is closed to
+//!   0700) and used only if it is a real directory (not a symbolic link) owned by this user
+//!   with no access for group or others; otherwise the cache is off for this run (with a
+//!   warning), and components are compiled in memory.
 //! * **Which.** An entry's name is the SHA-256 of the component bytes, this host's version,
 //!   the wasmtime version and the engine's compatibility hash (target and compiler settings):
 //!   another build, another wasmtime or other settings never reuse it.
@@ -90,6 +91,12 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    // A directory of ours that others may enter (an older wasio-host made it 0755): close it.
+    if meta.is_dir() && meta.uid() == euid() && meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        tracing::debug!(dir = %dir.display(), "made the cache directory private (mode 0700)");
     }
     let meta = std::fs::symlink_metadata(dir)?;
     match distrust(&meta, true) {

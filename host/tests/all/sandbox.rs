@@ -224,15 +224,28 @@ fn the_component_cache_trusts_only_its_own_files() {
     // Our own entry is a hit.
     let (_, hit) = cache::load_or_compile_in(&cache_dir, &engine, &b_bytes).expect("load");
     assert!(hit, "our own entry is used");
-    // A directory others may write to is not used at all.
-    let open = dir.path().join("open");
-    std::fs::create_dir(&open).expect("mkdir");
-    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let _ = cache::load_or_compile_in(&open, &engine, &b_bytes).expect("compiles anyway");
+    // A directory of another user is not used at all, even open to everyone.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).expect("chown (needs root)");
+    let _ = cache::load_or_compile_in(&theirs, &engine, &b_bytes).expect("compiles anyway");
     assert_eq!(
-        std::fs::read_dir(&open).expect("read").count(),
+        std::fs::read_dir(&theirs).expect("read").count(),
         0,
-        "a shared directory was written to"
+        "another user's directory was written to"
+    );
+    // One of ours that others could enter is closed to 0700, then used.
+    let ours = dir.path().join("ours");
+    std::fs::create_dir(&ours).expect("mkdir");
+    std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let _ = cache::load_or_compile_in(&ours, &engine, &b_bytes).expect("compiles");
+    let mode = std::fs::metadata(&ours).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "our directory was made private");
+    assert_eq!(
+        std::fs::read_dir(&ours).expect("read").count(),
+        1,
+        "and used"
     );
     // Without HOME and the variables, the directory is per user, not shared.
     let out = crate::wasio_host()
