@@ -333,6 +333,11 @@ impl Host {
                     let ok = net.allows(addr, use_);
                     if !ok {
                         policy::log_refusal(addr, use_);
+                    } else if !net.any_address
+                        && matches!(use_, wasmtime_wasi::sockets::SocketAddrUse::TcpListen)
+                        && addr.ip().is_unspecified()
+                    {
+                        policy::note_unspecified_bind(addr);
                     }
                     ok
                 })

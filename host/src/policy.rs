@@ -62,6 +62,20 @@ pub fn log_refusal(addr: SocketAddr, use_: SocketAddrUse) {
     );
 }
 
+/// Says once per process that a guest listening on every interface (`0.0.0.0`, `::`) is
+/// reachable from loopback only under this policy (other peers are refused, and logged, at
+/// accept).
+pub fn note_unspecified_bind(addr: SocketAddr) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::warn!(
+            target: "wasio_host::sandbox",
+            "the guest binds {addr}: under the loopback-only network policy only loopback peers \
+             can connect (others are refused at accept); `-S inherit-network` allows any peer"
+        );
+    });
+}
+
 /// Whether a guest may use `addr` this way under the default (loopback-only) policy.
 pub fn allowed(addr: SocketAddr, use_: SocketAddrUse) -> bool {
     let ip = addr.ip();

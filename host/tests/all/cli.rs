@@ -445,3 +445,46 @@ fn run_logs_every_refusal_with_the_option_that_allows_it() {
         "the host logs the refused lookup: {stderr}"
     );
 }
+
+/// A guest listening on every interface is told (once) that only loopback peers can reach it
+/// under the default policy, and how to allow others.
+#[test]
+fn run_says_a_guest_on_every_interface_is_reachable_from_loopback_only() {
+    use std::io::{BufRead, BufReader, Read};
+    let example = Path::new(GUEST_EXAMPLES_DIR).join("echo_server.wasm");
+    let mut server = wasio_host()
+        .arg("run")
+        .arg(&example)
+        .args(["0.0.0.0:0", "--max-connections", "1"])
+        .env_remove("WASIO_LOG")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address");
+    let port = line
+        .trim()
+        .rsplit_once(':')
+        .expect("host:port")
+        .1
+        .to_string();
+    let c = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    drop(c);
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = server.wait().expect("exit");
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("only loopback peers can connect") && stderr.contains("-S inherit-network"),
+        "{stderr}"
+    );
+}
