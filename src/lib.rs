@@ -81,6 +81,12 @@ mod io;
 pub mod __private {
     //! Support for the expansion of `#[wasio::main]` and `#[wasio::test]`; not public API.
     pub use crate::macro_support::*;
+
+    /// The WASI 0.3 entry points (the `wasi-p3` feature on wasm32-wasip2).
+    #[cfg(all(target_os = "wasi", target_env = "p2", feature = "wasi-p3"))]
+    pub mod p3 {
+        pub use crate::sys::entry::*;
+    }
 }
 #[cfg(feature = "macros")]
 mod macro_support;
@@ -111,6 +117,13 @@ pub use crate::compat::tls;
 /// parameters, `self`, generics, an unsupported return type) is a compile error pointing at
 /// the offending tokens. The expansion names `::wasio`, so keep the dependency's name.
 ///
+/// With the `wasi-p3` feature on wasm32-wasip2, the same function builds a WASI 0.3 command:
+/// the body runs in an asynchronous `wasi:cli/run@0.3.0` export (a WASI 0.3 loop may block
+/// only inside one), which `wasio-host run` and `wasmtime run -Sp3 -Wcomponent-model-async`
+/// call. Rust still gives the program a WASI 0.2 entry point; a host that calls that one gets
+/// a message saying how to run the program, and exit status 2. Natively and on WASI 0.2
+/// nothing changes.
+///
 /// ```
 /// #[wasio::main]
 /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -128,6 +141,13 @@ pub use wasio_macros::main;
 /// `Result<T, E>`); other attributes (`#[ignore]`, `#[should_panic]`) are kept. An error of the
 /// loop itself (the body panicked, or nothing could ever wake the loop) fails the test with a
 /// panic naming it.
+///
+/// With the `wasi-p3` feature on wasm32-wasip2, libtest cannot run the test itself (it calls
+/// tests synchronously, and a WASI 0.3 loop blocks inside an asynchronous export). The test is
+/// registered with wasio's `wasio:test/runner` export instead, and `wasio-host run` (the cargo
+/// runner) runs it there, each test in a fresh instance, with libtest's filters, `--exact`,
+/// `--ignored`, `#[ignore]`, `#[should_panic]` and output. libtest still lists it; under another
+/// runner it fails with a message naming `wasio-host`.
 ///
 /// ```
 /// #[wasio::test]

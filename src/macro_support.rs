@@ -80,9 +80,25 @@ fn resume_if_panic<T>(outcome: &Result<T, Error>) {
     }
 }
 
+/// Where a body runs, for the hint printed with a panic on WASI.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// `#[wasio::main]`.
+    Main,
+    /// `#[wasio::test]` under libtest, which captures output and shares one instance.
+    Test,
+    /// `#[wasio::test]` run by wasio-host in an instance of its own (WASI 0.3), output not
+    /// captured by libtest.
+    #[cfg_attr(
+        not(all(target_os = "wasi", target_env = "p2", feature = "wasi-p3")),
+        allow(dead_code, reason = "WASI 0.3 only")
+    )]
+    OwnInstanceTest,
+}
+
 /// On WASI, where a panic aborts the instance: print the message to stderr at once, past any
 /// output capture, with a hint (installed once, before the body runs).
-fn install_abort_hook(test: bool) {
+pub(crate) fn install_abort_hook(entry: Entry) {
     if crate::sys::CATCHES_PANICS {
         return;
     }
@@ -91,13 +107,27 @@ fn install_abort_hook(test: bool) {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             use std::io::Write;
-            let hint = if test {
-                "note: on WASI a panic aborts the whole test binary: the tests after this one \
-                 did not run (run one with `-- --exact NAME`); WASIO_BACKTRACE=1 shows the wasm \
-                 backtrace"
-            } else {
-                "note: on WASI a panic aborts the program; WASIO_BACKTRACE=1 shows the wasm \
-                 backtrace"
+            let hint = match entry {
+                Entry::Test => {
+                    "note: on WASI a panic aborts the whole test binary: the tests after this \
+                     one did not run (run one with `-- --exact NAME`); WASIO_BACKTRACE=1 shows \
+                     the wasm backtrace"
+                }
+                Entry::Main => {
+                    "note: on WASI a panic aborts the program; WASIO_BACKTRACE=1 shows the wasm \
+                     backtrace"
+                }
+                Entry::OwnInstanceTest => {
+                    // Nothing captures this output: the usual report, then the hint.
+                    previous(info);
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "note: on WASI a panic aborts the instance; wasio-host runs each \
+                         #[wasio::test] of a WASI 0.3 build in its own, so the other tests \
+                         still run; WASIO_BACKTRACE=1 shows the wasm backtrace"
+                    );
+                    return;
+                }
             };
             let _ = writeln!(std::io::stderr(), "{info}\n{hint}");
             previous(info);
@@ -111,7 +141,7 @@ where
     R: MainOutput + 'static,
     F: Future<Output = R> + 'static,
 {
-    install_abort_hook(false);
+    install_abort_hook(Entry::Main);
     let outcome = crate::run(body);
     resume_if_panic(&outcome);
     R::from_run(outcome)
@@ -127,7 +157,17 @@ where
     R: 'static,
     F: Future<Output = R> + 'static,
 {
-    install_abort_hook(true);
+    run_test_in(Entry::Test, body)
+}
+
+/// [`run_test`], with the hint for where the test runs.
+#[track_caller]
+pub(crate) fn run_test_in<R, F>(entry: Entry, body: F) -> R
+where
+    R: 'static,
+    F: Future<Output = R> + 'static,
+{
+    install_abort_hook(entry);
     let outcome = crate::run(body);
     resume_if_panic(&outcome);
     match outcome {

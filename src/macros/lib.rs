@@ -6,8 +6,13 @@
 //!
 //! # Ground rules
 //!
-//! * The expansion is the same on every target: `wasio::run` (asyncio's `asyncio.run`) drives
-//!   the body natively and on wasm32-wasip2 alike; nothing here looks at the target.
+//! * `wasio::run` (asyncio's `asyncio.run`) drives the body natively and on WASI 0.2 alike.
+//! * With wasio's `wasi-p3` feature (which turns on this crate's), the expansion also carries
+//!   WASI 0.3 entry points behind `#[cfg(all(target_os = "wasi", target_env = "p2"))]`: a WASI
+//!   0.3 loop may block only inside an `async func` export, so `main`'s body moves into a
+//!   `wasi:cli/run@0.3.0` export and each test's into wasio's `wasio:test/runner` registry
+//!   (`generate_p3`). The target is decided in the user's crate; the feature here only says
+//!   whether wasio was built with that backend.
 //! * Only `async fn name() [-> T]` is accepted. Anything else (a missing `async`, parameters,
 //!   `self`, generics, a `where` clause, `const`, `unsafe`, an ABI, arguments to the attribute,
 //!   a second `#[test]`) is a `compile_error!` pointing at the offending tokens.
@@ -155,6 +160,74 @@ fn check(kind: Kind, args: &TokenStream2, func: &ItemFn) -> Result<(), syn::Erro
 }
 
 fn generate(kind: Kind, func: ItemFn) -> TokenStream2 {
+    if !cfg!(feature = "wasi-p3") {
+        return generate_usual(kind, &func);
+    }
+    // wasio's `wasi-p3` feature: WASI 0.3 entry points on wasm32-wasip2 (the target of its
+    // WASI 0.3 backend), the usual expansion elsewhere. The choice is made in the user's crate,
+    // whose target is the one wasio is built for.
+    let wasi = quote! { all(target_os = "wasi", target_env = "p2") };
+    let cfgs: Vec<_> = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect();
+    let test_check = match kind {
+        Kind::Main => TokenStream2::new(),
+        Kind::Test => test_check(&func, &cfgs),
+    };
+    let usual = usual_items(kind, &func);
+    let p3 = generate_p3(kind, &func);
+    quote! {
+        #test_check
+        #[cfg(not(#wasi))]
+        #usual
+        #(
+            #[cfg(#wasi)]
+            #p3
+        )*
+    }
+}
+
+/// The return type, and the span its trait check is reported at.
+fn return_type(func: &ItemFn) -> (TokenStream2, proc_macro2::Span) {
+    let sig = &func.sig;
+    match &sig.output {
+        ReturnType::Default => (quote! { () }, sig.paren_token.span.close()),
+        ReturnType::Type(_, ty) => (quote! { #ty }, ty.span()),
+    }
+}
+
+/// `#[wasio::test]`'s return-type check, beside the function under the same `cfg`s, so a bad
+/// type is reported in every build (and by `cargo check`).
+fn test_check(func: &ItemFn, cfgs: &[&syn::Attribute]) -> TokenStream2 {
+    let (ret, ret_span) = return_type(func);
+    quote_spanned! {ret_span=>
+        #(#cfgs)*
+        const _: () = ::wasio::__private::check_test_output::<#ret>();
+    }
+}
+
+/// The expansion on every target but WASI 0.3: the function runs its body with `wasio::run`.
+fn generate_usual(kind: Kind, func: &ItemFn) -> TokenStream2 {
+    let cfgs: Vec<_> = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect();
+    let test_check = match kind {
+        Kind::Main => TokenStream2::new(),
+        Kind::Test => test_check(func, &cfgs),
+    };
+    let item = usual_items(kind, func);
+    quote! {
+        #test_check
+        #item
+    }
+}
+
+/// The function itself, as it runs everywhere but on WASI 0.3.
+fn usual_items(kind: Kind, func: &ItemFn) -> TokenStream2 {
     let ItemFn {
         attrs,
         vis,
@@ -162,42 +235,153 @@ fn generate(kind: Kind, func: ItemFn) -> TokenStream2 {
         block,
     } = func;
     let ident = &sig.ident;
-    let (ret, ret_span) = match &sig.output {
-        ReturnType::Default => (quote! { () }, sig.paren_token.span.close()),
-        ReturnType::Type(_, ty) => (quote! { #ty }, ty.span()),
-    };
+    let (ret, ret_span) = return_type(func);
     let output = &sig.output;
     // The return type's trait check is spanned at the type, so an unsupported one is reported
     // there.
-    let call = match kind {
-        Kind::Main => quote_spanned! {ret_span=>
-            ::wasio::__private::run_main::<#ret, _>(body)
-        },
-        Kind::Test => quote! {
-            ::wasio::__private::run_test::<#ret, _>(body)
-        },
-    };
-    // The function's `cfg`s apply to the check beside it too.
-    let cfgs = attrs.iter().filter(|a| a.path().is_ident("cfg"));
-    let (test_attr, test_check) = match kind {
-        Kind::Main => (TokenStream2::new(), TokenStream2::new()),
-        // `#[test]` removes the function outside test builds; the return type is checked
-        // beside it, so a bad one is reported in every build (and by `cargo check`).
-        Kind::Test => (
-            quote! { #[::core::prelude::v1::test] },
+    let (call, test_attr) = match kind {
+        Kind::Main => (
             quote_spanned! {ret_span=>
-                #(#cfgs)*
-                const _: () = ::wasio::__private::check_test_output::<#ret>();
+                ::wasio::__private::run_main::<#ret, _>(body)
             },
+            TokenStream2::new(),
+        ),
+        // `#[test]` removes the function outside test builds.
+        Kind::Test => (
+            quote! {
+                ::wasio::__private::run_test::<#ret, _>(body)
+            },
+            quote! { #[::core::prelude::v1::test] },
         ),
     };
     quote! {
-        #test_check
         #(#attrs)*
         #test_attr
         #vis fn #ident() #output {
             let body = async move #block;
             #call
         }
+    }
+}
+
+/// The WASI 0.3 expansion, as separate items (each gets the WASI 0.3 `cfg`).
+///
+/// * `main`: the body runs in an `async func` export of `wasi:cli/run@0.3.0` (a WASI 0.3 loop
+///   may block only inside one); `fn main` stays, for Rust, and only says how to run the
+///   program when a host calls it as a WASI 0.2 command.
+/// * `test`: the body is registered for wasio's `wasio:test/runner` export, through which
+///   `wasio-host run` runs it; libtest gets a `#[test]` stub that lists it and, when run by
+///   another runner, fails naming `wasio-host`. `#[should_panic]` moves to the registration
+///   (the host checks the panic); `#[ignore]` stays on the stub too, for `--list --ignored`.
+fn generate_p3(kind: Kind, func: &ItemFn) -> Vec<TokenStream2> {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let ident = &sig.ident;
+    let (ret, ret_span) = return_type(func);
+    let output = &sig.output;
+    let cfgs: Vec<_> = attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
+    match kind {
+        Kind::Main => {
+            let call = quote_spanned! {ret_span=>
+                ::wasio::__private::p3::run_main::<#ret, _>(body)
+            };
+            vec![
+                quote! {
+                    #(#attrs)*
+                    #vis fn #ident() #output {
+                        ::wasio::__private::p3::main_called_through_wasi_p2()
+                    }
+                },
+                // Not in the binary's test harness, whose tests are the point (and whose
+                // `main` is libtest's).
+                quote! {
+                    #[cfg(not(test))]
+                    #(#cfgs)*
+                    const _: () = {
+                        struct __WasioMain;
+                        impl ::wasio::__private::p3::RunGuest for __WasioMain {
+                            async fn run() -> ::core::result::Result<(), ()> {
+                                let body = async move #block;
+                                #call
+                            }
+                        }
+                        ::wasio::__private::p3::wasip3::cli::command::export!(
+                            __WasioMain with_types_in ::wasio::__private::p3::wasip3
+                        );
+                    };
+                },
+            ]
+        }
+        Kind::Test => {
+            let stub_attrs = attrs.iter().filter(|a| !a.path().is_ident("should_panic"));
+            let ignore = attrs.iter().any(|a| a.path().is_ident("ignore"));
+            let should_panic = match attrs.iter().find(|a| a.path().is_ident("should_panic")) {
+                None => quote! { ::core::option::Option::None },
+                Some(a) => match expected(a) {
+                    Some(text) => quote! {
+                        ::core::option::Option::Some(::core::option::Option::Some(#text))
+                    },
+                    None => quote! { ::core::option::Option::Some(::core::option::Option::None) },
+                },
+            };
+            vec![
+                quote! {
+                    #(#stub_attrs)*
+                    #[::core::prelude::v1::test]
+                    #vis fn #ident() #output {
+                        ::wasio::__private::p3::test_called_by_libtest(::core::concat!(
+                            ::core::module_path!(), "::", ::core::stringify!(#ident)
+                        ))
+                    }
+                },
+                quote! {
+                    #[cfg(test)]
+                    #(#cfgs)*
+                    ::wasio::__private::p3::inventory::submit! {
+                        ::wasio::__private::p3::Test {
+                            module: ::core::module_path!(),
+                            name: ::core::stringify!(#ident),
+                            ignore: #ignore,
+                            should_panic: #should_panic,
+                            run: {
+                                fn __wasio_test() -> ::std::process::ExitCode {
+                                    let body = async move #block;
+                                    ::wasio::__private::p3::run_test::<#ret, _>(body)
+                                }
+                                __wasio_test
+                            },
+                        }
+                    }
+                },
+            ]
+        }
+    }
+}
+
+/// The text of `#[should_panic = "…"]` or `#[should_panic(expected = "…")]`.
+fn expected(attr: &syn::Attribute) -> Option<syn::LitStr> {
+    match &attr.meta {
+        syn::Meta::NameValue(nv) => match &nv.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => Some(syn::LitStr::new(&s.value(), s.span())),
+            _ => None,
+        },
+        syn::Meta::List(_) => {
+            let mut found = None;
+            let _ = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("expected") {
+                    found = Some(meta.value()?.parse::<syn::LitStr>()?);
+                }
+                Ok(())
+            });
+            found
+        }
+        syn::Meta::Path(_) => None,
     }
 }

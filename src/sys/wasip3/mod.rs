@@ -44,6 +44,8 @@ use wasip3::clocks::monotonic_clock;
 
 mod addr;
 pub(crate) mod dns;
+#[cfg(feature = "macros")]
+pub(crate) mod entry;
 mod error;
 pub(crate) mod net;
 #[path = "../wasi/process.rs"]
