@@ -73,6 +73,23 @@ fn main() {
             &["-p", "guest-tests", "--lib", "--features", "p3"],
             "guest-tests (WASI 0.3, feature p3)",
         );
+        // Examples with `#[wasio::main]`, as WASI 0.3 commands (wasio's features as the
+        // suite's, so the two builds share one wasio).
+        cargo_for_wasm(
+            &root,
+            &p3_target_dir,
+            &[
+                "-p",
+                "wasio",
+                "--example",
+                "countdown",
+                "--example",
+                "sync_primitives",
+                "--features",
+                "hyper,tls,wasi-p3",
+            ],
+            "the #[wasio::main] examples (WASI 0.3)",
+        );
         let wasm = p3_target_dir
             .join(TARGET)
             .join("release")
@@ -80,6 +97,14 @@ fn main() {
         assert!(wasm.exists(), "{} was not produced", wasm.display());
         Some(wasm.display().to_string())
     };
+    let p3_examples = (!skip_p3).then(|| {
+        p3_target_dir
+            .join(TARGET)
+            .join("release")
+            .join("examples")
+            .display()
+            .to_string()
+    });
 
     let wasm = target_dir
         .join(TARGET)
@@ -98,6 +123,9 @@ fn main() {
              pub const GUEST_TESTS_P3_COMPONENT: Option<&str> = {:?};\n\
              /// Directory of the examples built as command components by `host/build.rs`.\n\
              pub const GUEST_EXAMPLES_DIR: &str = {:?};\n\
+             /// Directory of the `#[wasio::main]` examples built as WASI 0.3 commands\n\
+             /// (`countdown`, `sync_primitives`); `None` with `WASIO_HOST_SKIP_P3`.\n\
+             pub const GUEST_EXAMPLES_P3_DIR: Option<&str> = {:?};\n\
              /// The WASI 0.3 probe (`examples/wasi-p3-probe`), built by `host/build.rs`.\n\
              pub const WASI_P3_PROBE_COMPONENT: &str = {:?};\n",
             wasm.display().to_string(),
@@ -108,6 +136,7 @@ fn main() {
                 .join("examples")
                 .display()
                 .to_string(),
+            p3_examples,
             target_dir
                 .join(TARGET)
                 .join("release")

@@ -33,7 +33,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub mod cache;
 pub mod compare;
+pub mod crate_compare;
 pub mod divergences;
+pub mod libtest;
 pub mod lookup;
 pub mod policy;
 pub mod sniff;
@@ -172,6 +174,9 @@ pub struct RunOptions {
     pub dirs: Vec<(PathBuf, String)>,
     /// The network policy.
     pub network: policy::Network,
+    /// Which `wasi:cli/run` to call; `None`: WASI 0.3's when the component exports it, else
+    /// WASI 0.2's.
+    pub world: Option<WasiVersion>,
 }
 
 /// Where the scratch directory appears in the guest; cases find it in `WASIO_SCRATCH_DIR`.
@@ -436,7 +441,9 @@ impl Host {
     /// Runs a `wasi:cli` command component with `args` (`args[0]` is the program name), the
     /// host's stdio and `opts`. Returns the exit code. A component exporting
     /// `wasi:cli/run@0.3.x` runs as a WASI 0.3 command (its `run` is an `async func`), any
-    /// other as a WASI 0.2 one; both under the same limits and network policy.
+    /// other as a WASI 0.2 one; both under the same limits and network policy. A WASI 0.3 test
+    /// binary whose `#[wasio::test]`s are registered with wasio's `wasio:test/runner` export
+    /// runs as libtest would run it ([`libtest`]).
     pub async fn run_command(
         &self,
         path: &Path,
@@ -444,14 +451,42 @@ impl Host {
         opts: &RunOptions,
     ) -> Result<i32> {
         let component = self.load(path)?;
-        let version = wasi_version(&self.engine, &component);
-        let mut store = self.store_with(args, &Stdio::Inherit, false, opts)?;
+        let detected = wasi_version(&self.engine, &component);
+        let version = opts.world.unwrap_or(detected);
+        if version == WasiVersion::P3 && detected != WasiVersion::P3 {
+            wasmtime::bail!(
+                "{} does not export wasi:cli/run@0.3 (it is a WASI 0.2 command)",
+                path.display()
+            );
+        }
+        if version == WasiVersion::P2
+            && opts.world.is_none()
+            && libtest::exports_tests(&self.engine, &component)
+            && let Some(code) = libtest::run(self, &component, args, opts).await?
+        {
+            return Ok(code);
+        }
+        self.run_component(&component, version, args, &Stdio::Inherit, opts)
+            .await
+    }
+
+    /// Runs a command component's `wasi:cli/run` (of `version`) with `stdio`; returns the exit
+    /// code.
+    async fn run_component(
+        &self,
+        component: &Component,
+        version: WasiVersion,
+        args: &[String],
+        stdio: &Stdio,
+        opts: &RunOptions,
+    ) -> Result<i32> {
+        let mut store = self.store_with(args, stdio, false, opts)?;
         let fut = async {
             match version {
                 WasiVersion::P2 => {
                     let cmd = wasmtime_wasi::p2::bindings::Command::instantiate_async(
                         &mut store,
-                        &component,
+                        component,
                         &self.linker,
                     )
                     .await
@@ -461,7 +496,7 @@ impl Host {
                 WasiVersion::P3 => {
                     let cmd = wasmtime_wasi::p3::bindings::Command::instantiate_async(
                         &mut store,
-                        &component,
+                        component,
                         &self.linker,
                     )
                     .await

@@ -14,6 +14,7 @@ use wasio_host::compare::{self, Verdict};
 use wasio_host::{
     CaseReport, Flavor, Host, HostConfig, RunOptions, Suite, WasiVersion, divergences,
 };
+use wasmtime::error::Context as _;
 
 #[derive(Parser)]
 #[command(
@@ -25,7 +26,7 @@ struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
     /// Wall-clock limit per case or command, in seconds (0: none). Default: 120 for `test`
-    /// and `compare`, none for `run`.
+    /// and `compare`, 600 per test binary run for `compare --crate`, none for `run`.
     #[arg(long, global = true)]
     timeout: Option<f64>,
     /// CPU limit per guest, in seconds of wasm execution (0: none). Default: 60 for `test`
@@ -98,6 +99,11 @@ enum Cmd {
         /// `allow-ip-name-lookup[=y|n]`; comma-separated or repeated.
         #[arg(short = 'S', value_name = "OPT[=VALUE]")]
         wasi: Vec<String>,
+        /// Which `wasi:cli/run` to call: `p3` or `p2`. Default: WASI 0.3's when the component
+        /// exports it (a `#[wasio::main]` built with wasio's `wasi-p3` feature), else WASI
+        /// 0.2's.
+        #[arg(long = "wasi", value_name = "p2|p3", value_parser = parse_world)]
+        world: Option<WasiVersion>,
         /// The component (.wasm), then the guest's arguments: everything after the component
         /// goes to the guest unchanged, also what looks like a wasio-host option (a `--` right
         /// after the component is dropped, as a separator).
@@ -126,13 +132,36 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Run the suite natively (in this process) and in wasmtime, one column per WASI build
-    /// (0.2 and 0.3), and compare per case; also checks the WASI side of every listed
-    /// divergence. Exits non-zero on any failure or unlisted disagreement in any column.
+    /// Compare native and WASI behaviour. With `--crate PATH`: build a crate's tests natively,
+    /// for WASI 0.2 and for WASI 0.3, run them in each world and compare per test (a table,
+    /// `--json`, `--junit FILE`); the crate lists accepted differences in
+    /// `wasio-divergences.md`. Without it: wasio's own conformance suite, natively (in this
+    /// process) and in wasmtime, with the divergence probes of host/DIVERGENCES.md. Exits
+    /// non-zero on any failure or unlisted disagreement.
     Compare {
         /// Suite components, WASI 0.2 or 0.3 builds (told apart by their exports; at most one
         /// of each). Default: the ones built with this host, for the worlds `--wasi` selects.
         components: Vec<PathBuf>,
+        /// A crate of your own (its directory): compare its `cargo test` in every world.
+        #[arg(long = "crate", value_name = "PATH")]
+        krate: Option<PathBuf>,
+        /// With `--crate`: the report as JSON on stdout instead of the table.
+        #[arg(long, requires = "krate")]
+        json: bool,
+        /// With `--crate`: also write the report as JUnit XML to this file.
+        #[arg(long, value_name = "FILE", requires = "krate")]
+        junit: Option<PathBuf>,
+        /// With `--crate`: features for every world's build (comma-separated or repeated).
+        #[arg(long, value_name = "FEATURES", requires = "krate")]
+        features: Vec<String>,
+        /// With `--crate`: the features that make the WASI 0.3 build.
+        #[arg(
+            long,
+            value_name = "FEATURES",
+            default_value = "wasio/wasi-p3",
+            requires = "krate"
+        )]
+        p3_features: Vec<String>,
         /// Which builds of the suite to compare with native: `p2`, `p3` or `all`. Default:
         /// the worlds of the components given, else `all` (both built with this host).
         #[arg(long, value_enum)]
@@ -140,7 +169,8 @@ enum Cmd {
         /// Only cases whose name contains this text.
         #[arg(long)]
         filter: Option<String>,
-        /// The divergence list (default: host/DIVERGENCES.md).
+        /// The divergence list (default: host/DIVERGENCES.md; with `--crate`, the crate's
+        /// wasio-divergences.md if it has one).
         #[arg(long)]
         divergences: Option<PathBuf>,
     },
@@ -185,7 +215,13 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let is_run = matches!(cli.cmd, Cmd::Run { .. });
-    let (timeout, cpu_limit) = if is_run { (0.0, 0.0) } else { (120.0, 60.0) };
+    let is_crate = matches!(cli.cmd, Cmd::Compare { krate: Some(_), .. });
+    // `compare --crate`: the limit is per run of a whole test binary.
+    let (timeout, cpu_limit) = match (is_run, is_crate) {
+        (true, _) => (0.0, 0.0),
+        (_, true) => (600.0, 0.0),
+        _ => (120.0, 60.0),
+    };
     let config = HostConfig {
         timeout: secs(cli.timeout.unwrap_or(timeout)),
         cpu_limit: secs(cli.cpu_limit.unwrap_or(cpu_limit)),
@@ -231,6 +267,7 @@ fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCod
             env,
             dirs,
             wasi,
+            world,
             command,
         } => {
             let mut command = command.into_iter();
@@ -239,7 +276,8 @@ fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCod
             if args.first().is_some_and(|a| a == "--") {
                 args.remove(0);
             }
-            let opts = run_options(&env, &dirs, &wasi)?;
+            let mut opts = run_options(&env, &dirs, &wasi)?;
+            opts.world = world;
             let mut argv = vec![program_name(&component)];
             argv.extend(args);
             let code = rt.block_on(host.run_command(&component, &argv, &opts))?;
@@ -257,10 +295,60 @@ fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCod
             rt.block_on(test(&suites, filter.as_deref(), json))
         }
         Cmd::Compare {
+            krate: Some(dir),
             components,
             wasi,
             filter,
             divergences,
+            json,
+            junit,
+            features,
+            p3_features,
+        } => {
+            if !components.is_empty() {
+                wasmtime::bail!("--crate compares a crate's tests: give no suite components");
+            }
+            let split = |v: Vec<String>| -> Vec<String> {
+                v.iter()
+                    .flat_map(|f| f.split([',', ' ']))
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
+            let opts = wasio_host::crate_compare::Options {
+                crate_dir: dir,
+                wasi: wasi.unwrap_or(WasiArg::All).worlds().to_vec(),
+                features: split(features),
+                p3_features: split(p3_features),
+                list: divergences,
+                host_exe: std::env::current_exe()?,
+                timeout: host.config().timeout.unwrap_or(Duration::from_secs(600)),
+                filter,
+            };
+            drop(host);
+            let report =
+                wasio_host::crate_compare::compare_crate(&opts).map_err(wasmtime::Error::msg)?;
+            if json {
+                println!("{}", report.json());
+            } else {
+                print!("{}", report.table());
+            }
+            if let Some(path) = junit {
+                std::fs::write(&path, report.junit())
+                    .with_context(|| format!("write {}", path.display()))?;
+            }
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::Compare {
+            components,
+            wasi,
+            filter,
+            divergences,
+            ..
         } => {
             let suites = load_suites(&host, &components, wasi, WasiArg::All)?;
             let list_path = divergences.unwrap_or_else(divergences::default_path);
@@ -315,6 +403,10 @@ fn run_options(env: &[String], dirs: &[String], wasi: &[String]) -> wasmtime::Re
         }
     }
     Ok(opts)
+}
+
+fn parse_world(s: &str) -> Result<WasiVersion, String> {
+    WasiVersion::parse(s).ok_or_else(|| format!("{s:?}: expected p2 or p3"))
 }
 
 fn program_name(path: &Path) -> String {

@@ -1,6 +1,6 @@
 //! Portable guests: every component wasio builds (the examples and the conformance suite)
 //! imports standard WASI 0.2 interfaces only, so it runs in any WASI 0.2 host, not just
-//! `wasio-host`.
+//! `wasio-host`; its WASI 0.3 builds import standard WASI 0.3 and 0.2 interfaces only.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +8,11 @@ use wasio_host::{GUEST_EXAMPLES_DIR, GUEST_TESTS_COMPONENT, Host, HostConfig};
 
 /// `wasi:<package>/<interface>@0.2.<patch>`, nothing else.
 fn is_standard_wasi_p2(name: &str) -> bool {
+    is_standard_wasi(name, "0.2.")
+}
+
+/// `wasi:<package>/<interface>@0.<minor>.<patch>` for the given `0.<minor>.` prefix.
+fn is_standard_wasi(name: &str, minor: &str) -> bool {
     let Some(rest) = name.strip_prefix("wasi:") else {
         return false;
     };
@@ -18,7 +23,7 @@ fn is_standard_wasi_p2(name: &str) -> bool {
         return false;
     };
     let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '-');
-    let Some(patch) = version.strip_prefix("0.2.") else {
+    let Some(patch) = version.strip_prefix(minor) else {
         return false;
     };
     ident(package)
@@ -82,6 +87,52 @@ fn built_components_import_only_standard_wasi_p2() {
             .collect();
         assert!(!imports.is_empty(), "{} imports nothing?", path.display());
         let odd: Vec<&String> = imports.iter().filter(|n| !is_standard_wasi_p2(n)).collect();
+        if !odd.is_empty() {
+            report.push(format!("{}: {odd:?}", path.display()));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "non-standard imports:\n{}",
+        report.join("\n")
+    );
+}
+
+#[test]
+fn wasi_p3_builds_import_only_standard_wasi_p3_and_p2() {
+    assert!(is_standard_wasi("wasi:sockets/types@0.3.0", "0.3."));
+    assert!(!is_standard_wasi(
+        "wasi:sockets/types@0.3.0-rc-2026-03-15",
+        "0.3."
+    ));
+    let host = Host::new(HostConfig::default()).expect("a host");
+    let examples = Path::new(
+        wasio_host::GUEST_EXAMPLES_P3_DIR.expect("the WASI 0.3 builds (unset WASIO_HOST_SKIP_P3)"),
+    );
+    let mut components: Vec<PathBuf> = ["countdown", "sync_primitives"]
+        .iter()
+        .map(|n| examples.join(format!("{n}.wasm")))
+        .collect();
+    components.push(PathBuf::from(
+        wasio_host::GUEST_TESTS_P3_COMPONENT.expect("the WASI 0.3 suite"),
+    ));
+    let mut report = Vec::new();
+    for path in &components {
+        let component = host.load(path).expect("load the component");
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(host.engine())
+            .map(|(name, _)| name.to_string())
+            .collect();
+        assert!(
+            imports.iter().any(|n| is_standard_wasi(n, "0.3.")),
+            "{} imports no WASI 0.3: {imports:?}",
+            path.display()
+        );
+        let odd: Vec<&String> = imports
+            .iter()
+            .filter(|n| !is_standard_wasi(n, "0.2.") && !is_standard_wasi(n, "0.3."))
+            .collect();
         if !odd.is_empty() {
             report.push(format!("{}: {odd:?}", path.display()));
         }

@@ -187,3 +187,79 @@ fn loops_sharing_the_waitable_set_stall_on_their_own() {
         assert!(report.passed(), "{probe}: {}", report.explain());
     }
 }
+
+/// A `#[wasio::main]` example built with wasio's `wasi-p3` feature (host/build.rs).
+fn p3_example(name: &str) -> std::path::PathBuf {
+    Path::new(
+        wasio_host::GUEST_EXAMPLES_P3_DIR
+            .expect("the WASI 0.3 examples were built (unset WASIO_HOST_SKIP_P3)"),
+    )
+    .join(format!("{name}.wasm"))
+}
+
+#[test]
+fn wasio_main_builds_a_wasi_p3_command_that_runs_as_the_p2_one_does() {
+    let host = Host::new(HostConfig::default()).expect("a host");
+    let component = host
+        .load(&p3_example("countdown"))
+        .expect("load the WASI 0.3 countdown");
+    assert_eq!(wasi_version(host.engine(), &component), WasiVersion::P3);
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(host.engine())
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert!(
+        exports.iter().any(|n| n.starts_with("wasi:cli/run@0.3.")),
+        "{exports:?}"
+    );
+    // The same source as a WASI 0.2 command and as a WASI 0.3 one: the same output.
+    let run = |path: &Path| {
+        let out = wasio_host()
+            .arg("run")
+            .arg(path)
+            .output()
+            .expect("run wasio-host");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let p3 = run(&p3_example("countdown"));
+    let p2 = run(&Path::new(wasio_host::GUEST_EXAMPLES_DIR).join("countdown.wasm"));
+    assert!(p3.contains("liftoff"), "{p3}");
+    assert_eq!(p3, p2);
+    // An example with tasks, locks and channels on the WASI 0.3 loop.
+    let sync = run(&p3_example("sync_primitives"));
+    assert!(!sync.is_empty());
+}
+
+#[test]
+fn a_wasi_p3_main_run_as_a_wasi_p2_command_says_how_to_run_it() {
+    let out = wasio_host()
+        .args(["run", "--wasi", "p2"])
+        .arg(p3_example("countdown"))
+        .output()
+        .expect("run wasio-host");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    for part in [
+        "built with wasio's `wasi-p3` feature",
+        "wasio-host run",
+        "wasmtime run -Sp3 -Wcomponent-model-async",
+    ] {
+        assert!(err.contains(part), "{part:?} in {err}");
+    }
+    // And a WASI 0.2 command has no WASI 0.3 entry point to force.
+    let p2 = wasio_host()
+        .args(["run", "--wasi", "p3"])
+        .arg(Path::new(wasio_host::GUEST_EXAMPLES_DIR).join("countdown.wasm"))
+        .output()
+        .expect("run wasio-host");
+    let err = String::from_utf8_lossy(&p2.stderr);
+    assert_eq!(p2.status.code(), Some(2), "{err}");
+    assert!(err.contains("does not export wasi:cli/run@0.3"), "{err}");
+}
