@@ -69,10 +69,18 @@ async fn main_whose_body_panics() -> Result<(), wasio::Error> {
     panic!("boom in main");
 }
 
+/// A loop error that is not a panic: a callback stops the loop with `Fatal`.
 #[wasio::main]
-async fn main_without_a_result_whose_body_panics() {
-    wasio::yield_now().await;
-    panic!("boom in a main without a Result");
+async fn main_whose_loop_fails() -> Result<(), wasio::Error> {
+    wasio::current().call_soon(|| Err(wasio::Fatal::new("fatal in main")))?;
+    wasio::sleep(std::time::Duration::from_secs(60)).await;
+    Ok(())
+}
+
+#[wasio::main]
+async fn main_without_a_result_whose_loop_fails() {
+    let _ = wasio::current().call_soon(|| Err(wasio::Fatal::new("fatal without a Result")));
+    wasio::sleep(std::time::Duration::from_secs(60)).await;
 }
 
 #[wasio::main]
@@ -92,15 +100,23 @@ fn main_returns_the_value_of_its_body() {
 
 #[test]
 fn main_returns_a_loop_error_as_err() {
-    let err = main_whose_body_panics().expect_err("the panic comes back as Err");
-    assert!(err.is_panic(), "{err:?}");
-    assert!(err.to_string().contains("boom in main"), "{err}");
+    let err = main_whose_loop_fails().expect_err("the loop's error comes back as Err");
+    assert!(err.is_fatal(), "{err:?}");
+    assert!(err.to_string().contains("fatal in main"), "{err}");
 }
 
 #[test]
 #[should_panic(expected = "wasio::run failed")]
 fn main_without_a_result_panics_with_a_loop_error() {
-    main_without_a_result_whose_body_panics();
+    main_without_a_result_whose_loop_fails();
+}
+
+/// A panic in the body is the body's own: it goes on unwinding with its message (printed
+/// once, by the panic hook), whatever `main` returns.
+#[test]
+#[should_panic(expected = "boom in main")]
+fn a_panic_in_main_goes_on_unwinding() {
+    let _ = main_whose_body_panics();
 }
 
 /// A `cfg` on the function applies to the whole expansion (this one is never compiled).
