@@ -99,6 +99,8 @@ macro_rules! foreach_case {
         $m!(sync_event_with_event_listener);
         $m!(sync_lock_with_async_lock);
         $m!(sync_semaphore_with_async_lock);
+        // tokio habits on wasio (docs/from-tokio.md)
+        $m!(from_tokio_mappings);
         // 4. lifecycle
         $m!(life01_stop_lets_the_iteration_finish);
         $m!(life01_stop_before_run_forever_runs_one_iteration);
