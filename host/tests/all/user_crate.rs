@@ -305,10 +305,13 @@ fn compare_crate_fails_on_a_difference_the_crate_does_not_list() {
 
 #[test]
 fn compare_crate_accepts_the_differences_the_crate_lists() {
+    let junit = tempfile::NamedTempFile::new().expect("a temporary file");
     let out = wasio_host()
         .env("CARGO_TARGET_DIR", target_dir())
         .args(["compare", "--crate"])
         .arg(example("disagree"))
+        .arg("--junit")
+        .arg(junit.path())
         .output()
         .expect("run wasio-host compare");
     let table = text(&out.stdout);
@@ -327,4 +330,15 @@ fn compare_crate_accepts_the_differences_the_crate_lists() {
         .find(|l| l.contains("tests::knows_it_is_native"))
         .expect("its row");
     assert!(line.contains("ok") && line.contains("FAILED"), "{line}");
+    // The XML is red exactly when the exit status is: accepted failures are skipped cases
+    // that name their entry.
+    let xml = std::fs::read_to_string(junit.path()).expect("the JUnit file");
+    for part in [
+        "failures=\"0\">",
+        "<testsuite name=\"wasi-p2\" tests=\"5\" failures=\"0\" skipped=\"3\">",
+        "<skipped message=\"aborted here, as the listed divergence knows-its-target accepts\">",
+        "<skipped message=\"failed here, as the listed divergence panics-on-wasi accepts\">",
+    ] {
+        assert!(xml.contains(part), "{part:?} in\n{xml}");
+    }
 }
