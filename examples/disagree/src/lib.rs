@@ -47,6 +47,13 @@ mod tests {
         Err("always".into())
     }
 
+    /// Never ends on its own: a runner's time limit must stop it and go on with the others.
+    #[wasio::test]
+    #[ignore = "sleeps for an hour; run with --ignored and a time limit"]
+    async fn hangs_until_stopped() {
+        wasio::sleep(Duration::from_secs(3600)).await;
+    }
+
     #[wasio::test]
     async fn zz_runs_after_the_panic() {
         wasio::sleep(Duration::from_millis(1)).await;

@@ -145,7 +145,7 @@ fn p3_failing_tests_show_their_message_and_never_hide_the_others() {
         "test tests::panics_on_wasi ... FAILED",
         // After the panic, in a fresh instance.
         "test tests::zz_runs_after_the_panic ... ok",
-        "test result: FAILED. 2 passed; 2 failed; 1 ignored;",
+        "test result: FAILED. 2 passed; 2 failed; 2 ignored;",
     ] {
         assert!(out.contains(line), "{line:?} in\n{out}");
     }
@@ -164,7 +164,7 @@ fn p3_failing_tests_show_their_message_and_never_hide_the_others() {
         "{out}"
     );
     // A failure returned as `Err`, run with --ignored.
-    let ignored = run(&tests, &["--ignored"]);
+    let ignored = run(&tests, &["--ignored", "--exact", "tests::fails_everywhere"]);
     let out = text(&ignored.stdout);
     assert_eq!(ignored.status.code(), Some(101), "{out}");
     assert!(
@@ -172,6 +172,42 @@ fn p3_failing_tests_show_their_message_and_never_hide_the_others() {
         "{out}"
     );
     assert!(out.contains("Error: \"always\""), "{out}");
+}
+
+#[test]
+fn p3_a_hanging_test_is_stopped_by_the_time_limit_and_the_next_one_runs() {
+    let tests = lib_tests(&example("disagree"), "wasio/wasi-p3");
+    let started = std::time::Instant::now();
+    let out = wasio_host()
+        .args(["--timeout", "2", "run"])
+        .arg(&tests)
+        .args([
+            "--include-ignored",
+            "tests::hangs_until_stopped",
+            "tests::zz_runs_after_the_panic",
+        ])
+        .output()
+        .expect("run wasio-host");
+    let elapsed = started.elapsed();
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(101),
+        "{stdout}{}",
+        text(&out.stderr)
+    );
+    for line in [
+        "test tests::hangs_until_stopped ... FAILED",
+        "test tests::zz_runs_after_the_panic ... ok",
+        "test result: FAILED. 1 passed; 1 failed; 0 ignored;",
+        "wall-clock limit",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in\n{stdout}");
+    }
+    // The limit holds per test, and stops the hour-long sleep: at least the limit, far less
+    // than the sleep.
+    assert!(elapsed >= std::time::Duration::from_secs(2), "{elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_secs(600), "{elapsed:?}");
 }
 
 #[test]
@@ -297,7 +333,7 @@ fn compare_crate_fails_on_a_difference_the_crate_does_not_list() {
     assert_eq!(after["outcomes"]["wasi-p2"], "passed", "{after:#}");
     let xml = std::fs::read_to_string(junit.path()).expect("the JUnit file");
     assert!(
-        xml.contains("<testsuite name=\"agreement\" tests=\"5\" failures=\"2\">"),
+        xml.contains("<testsuite name=\"agreement\" tests=\"6\" failures=\"2\">"),
         "{xml}"
     );
     assert!(xml.contains("the worlds disagree"), "{xml}");
@@ -320,7 +356,7 @@ fn compare_crate_accepts_the_differences_the_crate_lists() {
         "native     WASI 0.2   WASI 0.3",
         "(listed divergence: knows-its-target)",
         "(listed divergence: panics-on-wasi)",
-        "5 tests: 3 agree, 2 listed divergences, 0 disagree, 0 fail in every world",
+        "6 tests: 4 agree, 2 listed divergences, 0 disagree, 0 fail in every world",
         "wasio-divergences.md",
     ] {
         assert!(table.contains(part), "{part:?} in\n{table}");
@@ -335,7 +371,7 @@ fn compare_crate_accepts_the_differences_the_crate_lists() {
     let xml = std::fs::read_to_string(junit.path()).expect("the JUnit file");
     for part in [
         "failures=\"0\">",
-        "<testsuite name=\"wasi-p2\" tests=\"5\" failures=\"0\" skipped=\"3\">",
+        "<testsuite name=\"wasi-p2\" tests=\"6\" failures=\"0\" skipped=\"4\">",
         "<skipped message=\"aborted here, as the listed divergence knows-its-target accepts\">",
         "<skipped message=\"failed here, as the listed divergence panics-on-wasi accepts\">",
     ] {
