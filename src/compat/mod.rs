@@ -11,6 +11,8 @@
 #[cfg(feature = "hyper")]
 pub mod hyper;
 #[cfg(feature = "hyper")]
+mod hyper_rt;
+#[cfg(feature = "hyper")]
 mod serve;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -37,7 +37,7 @@ use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::server::conn::auto;
 
-use super::hyper::{HyperIo, WasioExecutor, WasioTimer};
+use super::hyper_rt::{HyperIo, WasioExecutor, WasioTimer};
 use crate::net::{TcpListener, TcpStream};
 use crate::task::JoinHandle;
 use crate::time::Sleep;

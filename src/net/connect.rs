@@ -26,9 +26,28 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
+use super::addrs::{Addrs, ToSocketAddrs, resolve_addrs};
 use super::dns::lookup_host;
 use super::stream::TcpStream;
 use crate::time::{Sleep, sleep, timeout};
+
+// `TcpStream::connect` lives here, beside the Happy Eyeballs race it uses, so that the
+// stream module does not depend on this one.
+impl TcpStream {
+    /// Connects to `addr`: a `SocketAddr`, `"host:port"`, `(host, port)` or a list
+    /// ([`ToSocketAddrs`]). A name is resolved on the loop; several addresses are raced with
+    /// Happy Eyeballs as [`connect`](crate::net::connect) does (with its default options).
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        if let Addrs::One(one) = addr.to_addrs() {
+            return TcpStream::connect_from(one, None).await;
+        }
+        let addrs = resolve_addrs(&addr).await?;
+        match addrs.as_slice() {
+            [one] => TcpStream::connect_from(*one, None).await,
+            many => connect_addrs(many, &ConnectOptions::new()).await,
+        }
+    }
+}
 
 /// RFC 8305 "Connection Attempt Delay" recommended default (CLI-09).
 pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);

@@ -12,8 +12,6 @@ use super::inner::{
     register_stream, write_methods,
 };
 use crate::core::Core;
-use crate::net::addrs::{Addrs, ToSocketAddrs, resolve_addrs};
-use crate::net::connect::{ConnectOptions, connect_addrs};
 use crate::sys::{self, Direction};
 
 /// A TCP connection.
@@ -50,20 +48,6 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to `addr`: a `SocketAddr`, `"host:port"`, `(host, port)` or a list
-    /// ([`ToSocketAddrs`]). A name is resolved on the loop; several addresses are raced with
-    /// Happy Eyeballs as [`connect`](crate::net::connect) does (with its default options).
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        if let Addrs::One(one) = addr.to_addrs() {
-            return TcpStream::connect_from(one, None).await;
-        }
-        let addrs = resolve_addrs(&addr).await?;
-        match addrs.as_slice() {
-            [one] => TcpStream::connect_from(*one, None).await,
-            many => connect_addrs(many, &ConnectOptions::new()).await,
-        }
-    }
-
     /// Connects to `addr` from the local address `local` (bound first).
     pub(crate) async fn connect_from(
         addr: SocketAddr,
