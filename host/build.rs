@@ -7,6 +7,17 @@
 //! the lock of the outer build, and in release mode, because a debug guest runs the timing cases
 //! slowly. Their sources are tracked with `rerun-if-changed`.
 //!
+//! It also builds `wasio-suite-native` (the suite natively, from `native-tests`), which
+//! `wasio-host compare` runs one case per process.
+//!
+//! All of that happens only in a wasio checkout (the workspace around `host/`, with its
+//! `guest-tests`) and when `WASIO_HOST_SUITE=1`, which the checkout's `.cargo/config.toml` sets
+//! for every cargo command run inside it: then it sets `cfg(wasio_suite)` and the paths exist.
+//! A `wasio-host` built from its package (crates.io, `cargo package`), or installed with
+//! `cargo install --path wasio/host` from outside the checkout, builds no guest: it runs
+//! components and compares a user's crate (`compare --crate`), but carries no copy of wasio's
+//! own suite.
+//!
 //! `WASIO_HOST_SKIP_P3=1` skips the WASI 0.3 build (for when it is broken mid-work): the host
 //! then has no default WASI 0.3 suite (`GUEST_TESTS_P3_COMPONENT` is `None`).
 #![allow(
@@ -32,7 +43,24 @@ fn main() {
         .unwrap_or_else(|| root.join("target"));
     let target_dir = outer_target.join("wasm-guest");
     let p3_target_dir = outer_target.join("wasm-guest-p3");
-    for path in ["src", "guest-tests", "wit", "Cargo.toml", "Cargo.lock"] {
+    println!("cargo:rustc-check-cfg=cfg(wasio_suite)");
+    println!("cargo:rerun-if-env-changed=WASIO_HOST_SUITE");
+    let suite = env::var_os("WASIO_HOST_SUITE").is_some_and(|v| v == "1");
+    let checkout = root.join("guest-tests").join("Cargo.toml").is_file()
+        && std::fs::read_to_string(root.join("Cargo.toml"))
+            .is_ok_and(|m| m.contains("name = \"wasio\""));
+    if !suite || !checkout {
+        return;
+    }
+    println!("cargo:rustc-cfg=wasio_suite");
+    for path in [
+        "src",
+        "guest-tests",
+        "native-tests/src",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=WASIO_HOST_SKIP_P3");
@@ -45,6 +73,20 @@ fn main() {
         &["-p", "guest-tests", "--lib"],
         "guest-tests",
     );
+    // The suite natively, for `compare` (the host's own target, so no `--target`).
+    let mut native = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    native
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "native-tests",
+            "--bin",
+            "wasio-suite-native",
+        ])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    run_cargo(native, "the native suite runner");
     // The examples, as `wasi:cli` command components for `wasio-host run` (the HTTP ones need
     // the `hyper` feature).
     cargo_for_wasm(
@@ -127,7 +169,10 @@ fn main() {
              /// (`countdown`, `sync_primitives`); `None` with `WASIO_HOST_SKIP_P3`.\n\
              pub const GUEST_EXAMPLES_P3_DIR: Option<&str> = {:?};\n\
              /// The WASI 0.3 probe (`examples/wasi-p3-probe`), built by `host/build.rs`.\n\
-             pub const WASI_P3_PROBE_COMPONENT: &str = {:?};\n",
+             pub const WASI_P3_PROBE_COMPONENT: &str = {:?};\n\
+             /// `wasio-suite-native` (the suite natively, one case per process), built by\n\
+             /// `host/build.rs`.\n\
+             pub const NATIVE_SUITE_RUNNER: &str = {:?};\n",
             wasm.display().to_string(),
             p3_wasm,
             target_dir
@@ -142,6 +187,11 @@ fn main() {
                 .join("release")
                 .join("wasi_p3_probe.wasm")
                 .display()
+                .to_string(),
+            target_dir
+                .join("release")
+                .join("wasio-suite-native")
+                .display()
                 .to_string()
         ),
     )
@@ -155,8 +205,13 @@ fn cargo_for_wasm(root: &Path, target_dir: &Path, args: &[&str], what: &str) {
     cmd.current_dir(root)
         .args(["build", "--release", "--target", TARGET])
         .args(args)
-        .env("CARGO_TARGET_DIR", target_dir)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("CARGO_TARGET_DIR", target_dir);
+    run_cargo(cmd, what);
+}
+
+/// Runs a nested cargo without the outer build's flags (they are for the host's own build).
+fn run_cargo(mut cmd: Command, what: &str) {
+    cmd.env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_PROFILE_RELEASE_DEBUG")
@@ -165,10 +220,7 @@ fn cargo_for_wasm(root: &Path, target_dir: &Path, args: &[&str], what: &str) {
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("failed to run cargo for {what}: {e}"));
-    assert!(
-        status.success(),
-        "building {what} for {TARGET} failed: {status}"
-    );
+    assert!(status.success(), "building {what} failed: {status}");
 }
 
 /// Installs the wasm32-wasip2 standard library when rustup is in charge and it is missing

@@ -1,37 +1,165 @@
-//! The comparison of the worlds: each case natively (in this process) and in wasmtime, in one
+//! The comparison of the worlds: each case natively (in a process of its own) and in wasmtime, in one
 //! column per WASI build of the suite (WASI 0.2, WASI 0.3). A case agrees when every WASI
 //! column agrees with native, or differs as a divergence listed for that world allows.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::divergences::{self, Divergence};
-use crate::{CaseReport, Suite, WasiVersion};
+use crate::{CaseReport, Outcome, Suite, WasiVersion};
 
-/// Runs a case natively on its own thread; a case that does not finish within `timeout` is a
-/// failure (its thread is left behind).
-pub fn run_native(name: &str, timeout: Duration) -> (guest_tests::Outcome, Duration) {
-    let (tx, rx) = mpsc::channel();
-    let owned = name.to_string();
-    let started = Instant::now();
-    let spawned = std::thread::Builder::new()
-        .name(format!("native:{name}"))
-        .spawn(move || {
-            let _ = tx.send(guest_tests::run_case(&owned));
-        });
-    let outcome = match spawned {
-        Err(e) => failed(format!("could not start the case thread: {e}")),
-        Ok(_) => match rx.recv_timeout(timeout) {
-            Ok(o) => o,
-            Err(mpsc::RecvTimeoutError::Timeout) => failed(format!("no result within {timeout:?}")),
-            Err(mpsc::RecvTimeoutError::Disconnected) => failed("the case panicked".into()),
-        },
-    };
-    (outcome, started.elapsed())
+/// The line prefix before the outcome's JSON in the native runner's stdout.
+const OUTCOME_MARKER: &str = "wasio-suite-outcome: ";
+
+/// The suite's native side: the `wasio-suite-native` program (built by `host/build.rs` from
+/// `native-tests` in a wasio checkout), which lists the cases and runs one per process.
+#[derive(Debug, Clone)]
+pub struct NativeSuite {
+    runner: PathBuf,
 }
 
-fn failed(message: String) -> guest_tests::Outcome {
-    guest_tests::Outcome {
+impl NativeSuite {
+    /// The runner at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> NativeSuite {
+        NativeSuite {
+            runner: path.into(),
+        }
+    }
+
+    /// The runner built with this host, when it was built in a wasio checkout.
+    pub fn built_in() -> Option<NativeSuite> {
+        #[cfg(wasio_suite)]
+        return Some(NativeSuite::new(crate::NATIVE_SUITE_RUNNER));
+        #[cfg(not(wasio_suite))]
+        None
+    }
+
+    /// The runner's path.
+    pub fn path(&self) -> &Path {
+        &self.runner
+    }
+
+    /// The case names, in the suite's order.
+    pub fn cases(&self) -> Result<Vec<String>, String> {
+        let out = Command::new(&self.runner)
+            .arg("list")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.runner.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} list: {}: {}",
+                self.runner.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Runs a case natively in a process of its own; a case that does not finish within
+    /// `timeout` is killed and is a failure.
+    pub fn run(&self, name: &str, timeout: Duration) -> (Outcome, Duration) {
+        let started = Instant::now();
+        let child = Command::new(&self.runner)
+            .args(["run", name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                return (
+                    failed(format!("cannot run {}: {e}", self.runner.display())),
+                    started.elapsed(),
+                );
+            }
+        };
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        let waiter = std::thread::Builder::new()
+            .name(format!("native:{name}"))
+            .spawn(move || {
+                let _ = tx.send(child.wait_with_output());
+            });
+        let outcome = match waiter {
+            Err(e) => failed(format!("could not start the waiting thread: {e}")),
+            Ok(_) => match rx.recv_timeout(timeout) {
+                Ok(Ok(out)) => parse_outcome(&out),
+                Ok(Err(e)) => failed(format!("waiting for the case's process: {e}")),
+                Err(_) => {
+                    kill(pid);
+                    failed(format!(
+                        "no result within {timeout:?} (the process was killed)"
+                    ))
+                }
+            },
+        };
+        (outcome, started.elapsed())
+    }
+}
+
+/// Kills the runner's process (it has not been reaped: its waiting thread is still blocked).
+fn kill(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own child, which its
+    // waiting thread has not reaped yet (it would have sent the result), so it names no other
+    // process.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+/// The outcome from the runner's output: the JSON after the marker, or a failure that says what
+/// the process did instead.
+fn parse_outcome(out: &std::process::Output) -> Outcome {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(json) = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(OUTCOME_MARKER))
+    else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return failed(format!(
+            "the native case reported no outcome ({}): {}",
+            out.status,
+            tail.join(" | ")
+        ));
+    };
+    let strings = |v: &serde_json::Value, key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(v) => Outcome {
+            passed: v["passed"].as_bool().unwrap_or(false),
+            message: v["message"].as_str().unwrap_or_default().to_string(),
+            transcript: strings(&v, "transcript"),
+            notes: strings(&v, "notes"),
+        },
+        Err(e) => failed(format!("the native case's outcome is not JSON: {e}")),
+    }
+}
+
+fn failed(message: String) -> Outcome {
+    Outcome {
         passed: false,
         message,
         transcript: Vec::new(),
@@ -69,7 +197,7 @@ pub struct Row {
     /// Case name.
     pub name: String,
     /// Native outcome.
-    pub native: guest_tests::Outcome,
+    pub native: Outcome,
     /// Native wall-clock time.
     pub native_elapsed: Duration,
     /// One column per WASI build compared, in the order the suites were given.
@@ -90,7 +218,7 @@ impl Row {
 /// Judges one case in one WASI build against native.
 pub fn judge(
     name: &str,
-    native: &guest_tests::Outcome,
+    native: &Outcome,
     wasi: &CaseReport,
     world: WasiVersion,
     list: &[Divergence],
@@ -162,7 +290,7 @@ pub fn overall(columns: &[Column]) -> Verdict {
 /// What a listed case fails to show of its divergence's `native-shows` / `wasi-shows`.
 fn shows_missing(
     d: &Divergence,
-    native: &guest_tests::Outcome,
+    native: &Outcome,
     wasi: &CaseReport,
     world: WasiVersion,
 ) -> Option<String> {
@@ -192,12 +320,13 @@ fn shows_missing(
 
 /// Runs `name` natively, then in each suite (one column each, in order).
 pub async fn compare_case(
+    native: &NativeSuite,
     suites: &[&Suite<'_>],
     name: &str,
     native_timeout: Duration,
     list: &[Divergence],
 ) -> Row {
-    let (native, native_elapsed) = run_native(name, native_timeout);
+    let (native, native_elapsed) = native.run(name, native_timeout);
     let mut columns = Vec::with_capacity(suites.len());
     for suite in suites {
         let world = suite.wasi_version();
@@ -224,8 +353,65 @@ pub async fn compare_case(
 mod tests {
     use super::*;
 
-    fn outcome(passed: bool, transcript: &[&str]) -> guest_tests::Outcome {
-        guest_tests::Outcome {
+    /// A stand-in for `wasio-suite-native`: a shell script with this body.
+    fn runner(dir: &tempfile::TempDir, body: &str) -> NativeSuite {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.path().join("runner");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write the script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+            .expect("make it executable");
+        NativeSuite::new(path)
+    }
+
+    #[test]
+    fn a_native_case_that_hangs_is_killed_at_the_time_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = runner(&dir, "exec sleep 600");
+        let (o, took) = native.run("hangs", Duration::from_millis(300));
+        assert!(!o.passed);
+        assert!(o.message.contains("killed"), "{}", o.message);
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert!(took < Duration::from_secs(60), "{took:?}");
+    }
+
+    #[test]
+    fn the_native_outcome_is_the_marked_line_whatever_the_case_prints() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = runner(
+            &dir,
+            r#"echo 'wasio-suite-outcome: {"passed":false}'
+echo "noise from the case"
+echo 'wasio-suite-outcome: {"passed":true,"message":"","transcript":["a","b"],"notes":["n"]}'"#,
+        );
+        let (o, _) = native.run("x", Duration::from_secs(60));
+        assert_eq!(o, {
+            let mut want = outcome(true, &["a", "b"]);
+            want.notes = vec!["n".into()];
+            want
+        });
+    }
+
+    #[test]
+    fn a_native_case_that_dies_is_a_failure_with_its_last_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = runner(&dir, "echo 'thread panicked at boom' >&2; exit 101");
+        let (o, _) = native.run("x", Duration::from_secs(60));
+        assert!(!o.passed);
+        assert!(o.message.contains("no outcome"), "{}", o.message);
+        assert!(o.message.contains("panicked at boom"), "{}", o.message);
+    }
+
+    #[test]
+    fn the_case_list_comes_from_the_runner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let native = runner(&dir, r#"[ "$1" = list ] && printf 'one\ntwo\n'"#);
+        assert_eq!(native.cases().expect("a list"), ["one", "two"]);
+        let missing = NativeSuite::new(dir.path().join("nothing-here"));
+        assert!(missing.cases().is_err());
+    }
+
+    fn outcome(passed: bool, transcript: &[&str]) -> Outcome {
+        Outcome {
             passed,
             message: if passed { String::new() } else { "boom".into() },
             transcript: transcript.iter().map(|e| e.to_string()).collect(),
@@ -233,7 +419,7 @@ mod tests {
         }
     }
 
-    fn report(o: guest_tests::Outcome) -> CaseReport {
+    fn report(o: Outcome) -> CaseReport {
         CaseReport {
             name: "c".into(),
             outcome: Some(o),

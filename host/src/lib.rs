@@ -40,12 +40,29 @@ pub mod lookup;
 pub mod policy;
 pub mod sniff;
 
+// The paths of what `host/build.rs` built in a wasio checkout: the suite's components, the
+// examples, the native runner. A `wasio-host` built elsewhere (from crates.io, or with
+// `WASIO_HOST_NO_SUITE`) has none of them: it runs components, it does not carry wasio's suite.
+#[cfg(wasio_suite)]
 include!(concat!(env!("OUT_DIR"), "/gen.rs"));
+
+/// What one case of the conformance suite produced, in any world.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The case returned `Ok`.
+    pub passed: bool,
+    /// The failure message (empty when passed).
+    pub message: String,
+    /// The recorded events.
+    pub transcript: Vec<String>,
+    /// Figures the case reported (not compared between the worlds).
+    pub notes: Vec<String>,
+}
 
 /// Host bindings of `wit/harness.wit`, world `conformance` (the WASI 0.2 suite).
 pub mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "wit",
         world: "conformance",
         exports: { default: async },
     });
@@ -55,7 +72,7 @@ pub mod bindings {
 /// `async func` exports take an `Accessor`, so they are called inside `run_concurrent`.
 pub mod bindings_p3 {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "wit",
         world: "conformance-p3",
         exports: { default: async },
     });
@@ -561,12 +578,19 @@ impl WasiVersion {
         }
     }
 
-    /// The conformance component built with this host for this version (`None`: the WASI 0.3
-    /// build was skipped, see `host/build.rs`).
+    /// The conformance component built with this host for this version (`None`: this host
+    /// was not built in a wasio checkout, or the WASI 0.3 build was skipped; see
+    /// `host/build.rs`).
     pub fn default_suite(self) -> Option<&'static str> {
-        match self {
+        #[cfg(wasio_suite)]
+        return match self {
             WasiVersion::P2 => Some(GUEST_TESTS_COMPONENT),
             WasiVersion::P3 => GUEST_TESTS_P3_COMPONENT,
+        };
+        #[cfg(not(wasio_suite))]
+        {
+            let _ = self;
+            None
         }
     }
 }
@@ -647,8 +671,8 @@ enum SuitePre {
 }
 
 /// The guest's outcome as the host's type (from the WASI 0.2 world).
-fn outcome_p2(o: bindings::exports::wasio::harness::runner::Outcome) -> guest_tests::Outcome {
-    guest_tests::Outcome {
+fn outcome_p2(o: bindings::exports::wasio::harness::runner::Outcome) -> Outcome {
+    Outcome {
         passed: o.passed,
         message: o.message,
         transcript: o.transcript,
@@ -657,8 +681,8 @@ fn outcome_p2(o: bindings::exports::wasio::harness::runner::Outcome) -> guest_te
 }
 
 /// The guest's outcome as the host's type (from the WASI 0.3 world).
-fn outcome_p3(o: bindings_p3::exports::wasio::harness::runner_p3::Outcome) -> guest_tests::Outcome {
-    guest_tests::Outcome {
+fn outcome_p3(o: bindings_p3::exports::wasio::harness::runner_p3::Outcome) -> Outcome {
+    Outcome {
         passed: o.passed,
         message: o.message,
         transcript: o.transcript,
@@ -672,7 +696,7 @@ pub struct CaseReport {
     /// Case name.
     pub name: String,
     /// The guest's outcome, when the call returned.
-    pub outcome: Option<guest_tests::Outcome>,
+    pub outcome: Option<Outcome>,
     /// Why there is no outcome: a trap, a limit, a host error.
     pub failure: Option<String>,
     /// Captured guest stdout.

@@ -33,7 +33,7 @@ use crate::{Host, RunOptions, Stdio, WasiVersion, describe_error, with_limits};
 /// Host bindings of `wit/test/runner.wit`.
 pub mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit/test/runner.wit",
+        path: "wit/test/runner.wit",
         world: "wasio:test/tests",
         exports: { default: async },
     });

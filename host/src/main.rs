@@ -135,8 +135,8 @@ enum Cmd {
     /// Compare native and WASI behaviour. With `--crate PATH`: build a crate's tests natively,
     /// for WASI 0.2 and for WASI 0.3, run them in each world and compare per test (a table,
     /// `--json`, `--junit FILE`); the crate lists accepted differences in
-    /// `wasio-divergences.md`. Without it: wasio's own conformance suite, natively (in this
-    /// process) and in wasmtime, with the divergence probes of host/DIVERGENCES.md. Exits
+    /// `wasio-divergences.md`. Without it: wasio's own conformance suite, natively (each case
+    /// in a process of its own) and in wasmtime, with the divergence probes of host/DIVERGENCES.md. Exits
     /// non-zero on any failure or unlisted disagreement.
     Compare {
         /// Suite components, WASI 0.2 or 0.3 builds (told apart by their exports; at most one
@@ -469,8 +469,8 @@ fn load_suites<'h>(
         }
         let Some(path) = world.default_suite() else {
             wasmtime::bail!(
-                "no {world} suite was built with this host (WASIO_HOST_SKIP_P3 was set): give \
-                 its path"
+                "no {world} suite was built with this host (it is built only in a wasio \
+                 checkout, and WASIO_HOST_SKIP_P3 skips the WASI 0.3 one): give its path"
             );
         };
         let suite = host.suite(Path::new(path))?;
@@ -480,7 +480,11 @@ fn load_suites<'h>(
         suites.push(suite);
     }
     if suites.is_empty() {
-        wasmtime::bail!("no suite to run");
+        wasmtime::bail!(
+            "no suite to run: this wasio-host carries no build of wasio's own suite (it is built \
+             only in a wasio checkout); give a suite component's path, or use `run` for a \
+             program and `compare --crate PATH` for a crate of your own"
+        );
     }
     Ok(suites)
 }
@@ -578,6 +582,14 @@ async fn compare(
     list_path: &Path,
 ) -> wasmtime::Result<ExitCode> {
     let list = divergences::load(list_path).map_err(wasmtime::Error::msg)?;
+    let native = compare::NativeSuite::built_in().ok_or_else(|| {
+        wasmtime::Error::msg(
+            "this wasio-host was not built in a wasio checkout, so it has no native build of \
+             wasio's suite to compare with (build it with `cargo run --release -p wasio-host -- \
+             compare` in a clone of wasio; for a crate of your own, use `compare --crate PATH`)",
+        )
+    })?;
+    let native_cases = native.cases().map_err(wasmtime::Error::msg)?;
     let worlds: Vec<WasiVersion> = suites.iter().map(Suite::wasi_version).collect();
     let mut tallies: Vec<Tally> = worlds.iter().map(|_| Tally::default()).collect();
     let mut total = Tally::default();
@@ -586,7 +598,7 @@ async fn compare(
         if guest_cases
             .iter()
             .map(String::as_str)
-            .ne(guest_tests::CASES.iter().copied())
+            .ne(native_cases.iter().map(String::as_str))
         {
             eprintln!(
                 "the {} component's case list differs from this host's (rebuild the component)",
@@ -598,10 +610,7 @@ async fn compare(
     }
     // The host's own list: every case runs natively, and in each component (a case a
     // component lacks fails there).
-    let cases = selected(
-        guest_tests::CASES.iter().map(|c| c.to_string()).collect(),
-        filter,
-    );
+    let cases = selected(native_cases, filter);
     let native_timeout = host.config().timeout.unwrap_or(Duration::from_secs(600));
     let width = cases.iter().map(String::len).max().unwrap_or(4).max(4);
     let col = worlds
@@ -618,7 +627,7 @@ async fn compare(
     let suite_refs: Vec<&Suite<'_>> = suites.iter().collect();
     let pass = |p: bool| if p { "pass" } else { "FAIL" };
     for name in &cases {
-        let row = compare::compare_case(&suite_refs, name, native_timeout, &list).await;
+        let row = compare::compare_case(&native, &suite_refs, name, native_timeout, &list).await;
         for (c, tally) in row.columns.iter().zip(&mut tallies) {
             tally.count(&c.verdict);
         }
