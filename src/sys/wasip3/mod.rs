@@ -155,13 +155,6 @@ pub(crate) fn drop_op<T>(op: Option<Op<T>>) {
     }
 }
 
-/// Runs `f` with the reactor installed: for wit-bindgen calls that may register or unregister
-/// a waitable outside [`poll_op`] (a pinned operation cancelled in place).
-pub(crate) fn with_reactor<R>(f: impl FnOnce() -> R) -> R {
-    let _reactor = reactor::install();
-    f()
-}
-
 /// Held by the loop while it runs, closes or is dropped: every future polled or dropped then
 /// (a task's, with any `wasip3` future in it) registers with the loop's waitable set.
 pub(crate) type Entered = reactor::Installed;

@@ -1,10 +1,8 @@
 //! A connected WASI 0.3 TCP stream (see the ground rules in `net.rs`).
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::pin::pin;
 use std::rc::Rc;
 use std::task::Poll;
 
@@ -14,7 +12,7 @@ use wasip3::wit_stream;
 
 use super::addr::{family, from_wasi, not_connected, to_wasi, would_block};
 use super::error::from_code;
-use super::{Driver, Kick, MAX_READ, Op, WaitHandle, Wakers, drop_op, poll_op, with_reactor};
+use super::{Driver, Kick, MAX_READ, Op, WaitHandle, Wakers, drop_op, poll_op};
 use crate::sys::wasi_shared::{no_nodelay, no_sendfile};
 use crate::sys::{Direction, Token, bind_error};
 
@@ -56,10 +54,6 @@ struct StreamInner {
     sent: Option<FutureReader<Verdict>>,
     /// A write failed: every later one fails the same way.
     write_error: Option<(io::ErrorKind, String)>,
-    /// The buffer of the last write, kept for the next.
-    spare: Vec<u8>,
-    /// The buffer of the last read, kept for the next one of the same size.
-    scratch: Vec<u8>,
     /// Connecting to this address: the connect starts on first use.
     connect_to: Option<SocketAddr>,
 }
@@ -90,6 +84,55 @@ fn open_streams(s: &mut StreamInner, socket: &TcpSocket) {
     s.tx = Some(tx);
     s.sent = Some(sent);
     s.opened = true;
+}
+
+/// `stream.read` / `stream.write` blocked: the copy waits for the other side.
+const BLOCKED: u32 = u32::MAX;
+/// The low four bits of a copy's result: the other side has dropped its end.
+const DROPPED: u32 = 1;
+
+/// What a copy's result code says: how many bytes moved, and whether the other side's end is
+/// gone (then no further copy may be started on that handle).
+fn copied(code: u32) -> (usize, bool) {
+    ((code >> 4) as usize, code & 0xf == DROPPED)
+}
+
+/// Reads what the host has now straight into `buf`: `stream.read` with the caller's buffer,
+/// cancelled at once when it would wait, so the host never writes into `buf` after this
+/// returns. No copy through an intermediate buffer (wit-bindgen's `read` wants an owned `Vec`,
+/// which the host would fill and wasio would copy again).
+fn copy_in(rx: &StreamReader<u8>, buf: &mut [u8]) -> (usize, bool) {
+    let ops = <u8 as wit_stream::StreamPayload>::VTABLE;
+    let handle = rx.handle();
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes until this function returns, and
+    // the read ends before then: it completes in `start_read`, or the synchronous
+    // `cancel_read` below ends it (the canonical ABI's cancel of a blocked copy returns only
+    // once the copy is over, with the count it made). No other operation is in flight on
+    // `handle`: the reader is held here, not by a probe. `u8` needs no lifting.
+    unsafe {
+        let mut code = (ops.start_read)(handle, buf.as_mut_ptr(), buf.len());
+        if code == BLOCKED {
+            code = (ops.cancel_read)(handle);
+        }
+        copied(code)
+    }
+}
+
+/// Writes what the host takes now straight from `buf`, as [`copy_in`] reads.
+fn copy_out(tx: &StreamWriter<u8>, buf: &[u8]) -> (usize, bool) {
+    let ops = <u8 as wit_stream::StreamPayload>::VTABLE;
+    let handle = tx.handle();
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes until this function returns, and
+    // the write ends before then (completed in `start_write`, or ended by the synchronous
+    // `cancel_write`). No other operation is in flight on `handle`: the writer is held here,
+    // not by a writability check. `u8` needs no lowering.
+    unsafe {
+        let mut code = (ops.start_write)(handle, buf.as_ptr(), buf.len());
+        if code == BLOCKED {
+            code = (ops.cancel_write)(handle);
+        }
+        copied(code)
+    }
 }
 
 impl StreamState {
@@ -366,7 +409,7 @@ impl TcpStream {
                 }
                 None => {}
             }
-            let Some(mut rx) = s.rx.take() else {
+            let Some(rx) = s.rx.take() else {
                 // Shut down for reading, or not connected yet.
                 return if s.opened {
                     Ok(0)
@@ -375,32 +418,14 @@ impl TcpStream {
                 };
             };
             let want = buf.len().min(MAX_READ);
-            let mut v = std::mem::take(&mut s.scratch);
-            if v.capacity() != want {
-                v = Vec::with_capacity(want);
-            }
-            let (res, mut v) = {
-                let mut read = pin!(rx.read(v));
-                with_reactor(|| {
-                    match read
-                        .as_mut()
-                        .poll(&mut std::task::Context::from_waker(&waker))
-                    {
-                        Poll::Ready(done) => done,
-                        Poll::Pending => read.as_mut().cancel(),
-                    }
-                })
-            };
-            let n = v.len().min(buf.len());
-            buf[..n].copy_from_slice(&v[..n]);
-            v.clear();
-            s.scratch = v;
-            match res {
-                StreamResult::Dropped if n == 0 => {
-                    drop(rx);
-                    st.start_end(&mut s);
-                }
-                _ => s.rx = Some(rx),
+            let (n, dropped) = copy_in(&rx, &mut buf[..want]);
+            if dropped {
+                // The host's end is gone: no read may follow on this handle. The bytes that
+                // came with the news are returned now; the verdict is awaited after them.
+                drop(rx);
+                st.start_end(&mut s);
+            } else {
+                s.rx = Some(rx);
             }
             if n > 0 {
                 return Ok(n);
@@ -434,7 +459,7 @@ impl TcpStream {
             if let Some((kind, msg)) = &s.write_error {
                 return Err(io::Error::new(*kind, msg.clone()));
             }
-            let Some(mut tx) = s.tx.take() else {
+            let Some(tx) = s.tx.take() else {
                 return Err(if s.opened {
                     io::Error::new(
                         io::ErrorKind::BrokenPipe,
@@ -445,34 +470,19 @@ impl TcpStream {
                 });
             };
             let n = buf.len().min(MAX_READ);
-            let mut v = std::mem::take(&mut s.spare);
-            v.clear();
-            v.extend_from_slice(&buf[..n]);
-            let (res, rest) = {
-                let mut write = pin!(tx.write(v));
-                with_reactor(|| {
-                    match write
-                        .as_mut()
-                        .poll(&mut std::task::Context::from_waker(&waker))
-                    {
-                        Poll::Ready(done) => done,
-                        Poll::Pending => write.as_mut().cancel(),
-                    }
-                })
-            };
-            let mut v = rest.into_vec();
-            v.clear();
-            s.spare = v;
-            match res {
-                StreamResult::Complete(k) if k > 0 => {
-                    s.tx = Some(tx);
+            let (k, dropped) = copy_out(&tx, &buf[..n]);
+            if dropped {
+                drop(tx);
+                if k > 0 {
+                    // Those bytes were taken; the failure is for the next write.
+                    let _ = st.fail_writes(&mut s);
                     return Ok(k);
                 }
-                StreamResult::Dropped => {
-                    drop(tx);
-                    return Err(st.fail_writes(&mut s));
-                }
-                StreamResult::Complete(_) | StreamResult::Cancelled => s.tx = Some(tx),
+                return Err(st.fail_writes(&mut s));
+            }
+            s.tx = Some(tx);
+            if k > 0 {
+                return Ok(k);
             }
         }
         // The check said yes twice and the host still took nothing: try again next time.

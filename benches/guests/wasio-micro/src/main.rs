@@ -3,7 +3,8 @@
 //! ```text
 //! wasio-micro [--samples N]      # the micro benchmarks
 //! wasio-micro --timers N         # timer lateness with N sleeping tasks
-//! wasio-micro --runtime NAME ... # the name in the JSON lines (default wasio-wasm)
+//! wasio-micro --runtime NAME ... # the name in the JSON lines (default wasio-wasm;
+//!                                # wasio-p3-wasm in `wasio-p3-micro`, this file on WASI 0.3)
 //! ```
 //!
 //! The file is target-agnostic: `bench --baseline REV` also builds it natively against an
@@ -26,8 +27,17 @@ fn number(name: &str, value: Option<String>) -> Result<u64, String> {
         .ok_or_else(|| format!("{name} needs a number"))
 }
 
+#[allow(
+    dead_code,
+    reason = "`wasio-p3-micro` includes this file as a module, without `main`"
+)]
 fn main() -> Result<(), String> {
-    let mut runtime = "wasio-wasm".to_string();
+    main_with("wasio-wasm")
+}
+
+/// The program, its results named `runtime` unless `--runtime` names them.
+pub(crate) fn main_with(runtime: &str) -> Result<(), String> {
+    let mut runtime = runtime.to_string();
     let mut samples = 11usize;
     let mut timers: Option<u64> = None;
     let mut args = std::env::args().skip(1);

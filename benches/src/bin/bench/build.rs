@@ -4,8 +4,9 @@
 //! * the guests (`benches/guests`, a workspace of its own) for wasm32-wasip2 in
 //!   `<target>/bench-guests`, and `tokio-echo` once more with `--cfg tokio_unstable` in
 //!   `<target>/bench-guests-tokio` (that flag must not reach the other guests' build), and
-//!   `wasio-p3-echo` alone in `<target>/bench-guests-p3` (its `wasi-p3` feature must not reach
-//!   the other guests' wasio either);
+//!   the WASI 0.3 guests (`wasio-p3-echo`, `wasio-p3-micro`, `raw-p3-echo`) apart in
+//!   `<target>/bench-guests-p3` (their `wasi-p3` feature must not reach the other guests' wasio
+//!   either);
 //! * `wasio-host` (`cargo build --release -p wasio-host`), unless `WASIO_HOST` names one.
 //!
 //! Each nested build drops the outer build's flags (`CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`),
@@ -27,9 +28,13 @@ pub struct Paths {
     pub guests: PathBuf,
     /// The tokio guest built with `--cfg tokio_unstable`.
     pub tokio_guest: PathBuf,
-    /// The wasio guest on the WASI 0.3 backend, built alone (its feature must not reach the
+    /// The wasio guest on the WASI 0.3 backend, built apart (its feature must not reach the
     /// other guests).
     pub p3_guest: PathBuf,
+    /// wasio's micro benchmarks and timer lateness on the WASI 0.3 backend.
+    pub p3_micro: PathBuf,
+    /// The raw WASI 0.3 echo server (the WASI 0.3 floor).
+    pub raw_p3: PathBuf,
     /// The `wasio-host` binary.
     pub host: PathBuf,
 }
@@ -56,6 +61,8 @@ impl Paths {
             guests: target.join("bench-guests/wasm32-wasip2/release"),
             tokio_guest: target.join("bench-guests-tokio/wasm32-wasip2/release/tokio-echo.wasm"),
             p3_guest: target.join("bench-guests-p3/wasm32-wasip2/release/wasio_p3_echo.wasm"),
+            p3_micro: target.join("bench-guests-p3/wasm32-wasip2/release/wasio_p3_micro.wasm"),
+            raw_p3: target.join("bench-guests-p3/wasm32-wasip2/release/raw_p3_echo.wasm"),
             root,
             target,
             bins,
@@ -104,7 +111,7 @@ pub fn native(p: &Paths) -> Result<(), String> {
     run(cmd)
 }
 
-/// Builds the guests, `tokio-echo` with `--cfg tokio_unstable`, and `wasio-p3-echo` alone.
+/// Builds the guests, `tokio-echo` with `--cfg tokio_unstable`, and the WASI 0.3 guests apart.
 pub fn guests(p: &Paths) -> Result<(), String> {
     let dir = p.root.join("benches/guests");
     let mut cmd = cargo();
@@ -135,6 +142,10 @@ pub fn guests(p: &Paths) -> Result<(), String> {
             "wasm32-wasip2",
             "-p",
             "wasio-p3-echo",
+            "-p",
+            "wasio-p3-micro",
+            "-p",
+            "raw-p3-echo",
         ]);
     run(cmd)
 }

@@ -127,8 +127,9 @@ const CONTENDERS: &[(&str, World, &str)] = &[
     ("wstd-wasm", World::Wasm, "rival"),
     ("raw-wasm", World::Wasm, "floor"),
     ("tokio-wasm", World::Wasm, "other"),
-    // wasio on its WASI 0.3 backend: its ratios read against the WASI 0.2 rival and floor.
+    // wasio on its WASI 0.3 backend, and the raw WASI 0.3 loop it is measured against.
     ("wasio-p3-wasm", World::Wasm, "other"),
+    ("raw-p3-wasm", World::Wasm, "floor"),
 ];
 
 /// One echo configuration.
@@ -475,6 +476,7 @@ impl Runner<'_> {
                     (Some(b), _) => b.echo_wasm.clone(),
                     (None, "tokio-wasm") => p.tokio_guest.clone(),
                     (None, "wasio-p3-wasm") => p.p3_guest.clone(),
+                    (None, "raw-p3-wasm") => p.raw_p3.clone(),
                     (None, id) => p.guest(&format!("{}-echo", id.trim_end_matches("-wasm"))),
                 };
                 let mut cmd = Command::new(&p.host);
@@ -552,6 +554,11 @@ impl Runner<'_> {
                 cmd.args(["--timers", tasks]);
                 cmd
             }
+            (None, "wasio-p3-wasm") => {
+                let mut cmd = self.host_run(self.paths.p3_micro.clone(), Some(4000));
+                cmd.args(["--timers", tasks]);
+                cmd
+            }
             _ => {
                 let mut cmd = self.host_run(self.paths.guest("tokio-echo"), Some(4000));
                 cmd.args(["--timers", tasks]);
@@ -569,6 +576,7 @@ impl Runner<'_> {
             ("wasio".to_string(), World::Native),
             ("tokio".to_string(), World::Native),
             ("wasio-wasm".to_string(), World::Wasm),
+            ("wasio-p3-wasm".to_string(), World::Wasm),
             ("tokio-wasm".to_string(), World::Wasm),
         ];
         if let Some(b) = self.baseline {
@@ -609,7 +617,12 @@ impl Runner<'_> {
     fn micro(&self, samples: usize) -> Vec<Result<MicroResult, String>> {
         let mut out = Vec::new();
         let s = samples.to_string();
-        let mut runtimes = vec!["wasio".to_string(), "tokio".into(), "wasio-wasm".into()];
+        let mut runtimes = vec![
+            "wasio".to_string(),
+            "tokio".into(),
+            "wasio-wasm".into(),
+            "wasio-p3-wasm".into(),
+        ];
         if let Some(b) = self.baseline {
             runtimes.push(format!("wasio@{}", b.short));
             runtimes.push(format!("wasio-wasm@{}", b.short));
@@ -631,6 +644,10 @@ impl Runner<'_> {
                     cmd
                 } else if runtime == "wasio-wasm" {
                     let mut cmd = self.host_run(self.paths.guest("wasio-micro"), None);
+                    cmd.args(["--samples", &s]);
+                    cmd
+                } else if runtime == "wasio-p3-wasm" {
+                    let mut cmd = self.host_run(self.paths.p3_micro.clone(), None);
                     cmd.args(["--samples", &s]);
                     cmd
                 } else {

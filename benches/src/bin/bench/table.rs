@@ -75,13 +75,36 @@ fn thousands(x: f64) -> String {
     out
 }
 
-/// The reference cell (by role) of the same world and configuration.
+/// Whether a contender runs on WASI 0.3 (`wasio-p3-wasm`, `raw-p3-wasm`).
+fn is_p3(c: &EchoCell) -> bool {
+    c.contender.id.contains("-p3-")
+}
+
+/// The reference cell (by role) of the same world and configuration. In wasmtime a WASI 0.3
+/// contender is read against the WASI 0.3 reference (its own world's floor), except the WASI
+/// 0.3 floor itself, which is read against the WASI 0.2 one; WASI 0.2 contenders against WASI
+/// 0.2 references.
 fn reference<'a>(report: &'a Report, cell: &EchoCell, role: &str) -> Option<&'a EchoCell> {
-    report.echo.iter().find(|c| {
+    let want_p3 = is_p3(cell) && cell.contender.role != role;
+    let same = |c: &&EchoCell| {
         c.config == cell.config
             && c.contender.world == cell.contender.world
             && c.contender.role == role
-    })
+    };
+    report
+        .echo
+        .iter()
+        .filter(same)
+        .find(|c| is_p3(c) == want_p3)
+        .or_else(|| report.echo.iter().find(same))
+}
+
+/// The cell of contender `id` in the configuration of `cell`.
+fn cell_of<'a>(report: &'a Report, cell: &EchoCell, id: &str) -> Option<&'a EchoCell> {
+    report
+        .echo
+        .iter()
+        .find(|c| c.config == cell.config && c.contender.id == id)
 }
 
 fn reference_med(report: &Report, cell: &EchoCell, role: &str) -> Option<Med> {
@@ -284,9 +307,9 @@ fn micro_table(o: &mut String, r: &Report) {
     let _ = writeln!(o, "## Micro benchmarks (median ns per operation)\n");
     let _ = writeln!(
         o,
-        "| benchmark | wasio | tokio | wasio vs tokio | wasio in wasmtime | wasmtime vs native |"
+        "| benchmark | wasio | tokio | wasio vs tokio | wasio in wasmtime | wasmtime vs native | wasio on WASI 0.3 | WASI 0.3 vs 0.2 |"
     );
-    let _ = writeln!(o, "|---|--:|--:|--:|--:|--:|");
+    let _ = writeln!(o, "|---|--:|--:|--:|--:|--:|--:|--:|");
     let names = [
         ("call_soon_dispatch", "call_soon + dispatch"),
         ("timer_insert", "timer insert"),
@@ -314,9 +337,16 @@ fn micro_table(o: &mut String, r: &Report) {
             ),
             None => (None, ""),
         };
+        let p3 = match micro_ns(r, "wasio-p3-wasm", key) {
+            Some(v) => Some(v),
+            None if key == "call_soon_threadsafe_cross_thread" => {
+                micro_ns(r, "wasio-p3-wasm", "call_soon_threadsafe_same_thread")
+            }
+            None => None,
+        };
         let _ = writeln!(
             o,
-            "| {label} | {} | {} | {} | {}{wasm_note} | {} |",
+            "| {label} | {} | {} | {} | {}{wasm_note} | {} | {} | {} |",
             cell(w),
             cell(t),
             match (w, t) {
@@ -326,6 +356,11 @@ fn micro_table(o: &mut String, r: &Report) {
             cell(wasm),
             match (wasm, w) {
                 (Some(a), Some(b)) if wasm_note.is_empty() => ratio(a, b),
+                _ => "–".into(),
+            },
+            cell(p3),
+            match (p3, wasm) {
+                (Some(a), Some(b)) => ratio(a, b),
                 _ => "–".into(),
             },
         );
@@ -410,9 +445,48 @@ fn targets(o: &mut String, r: &Report) {
             }
         }
     }
+    // WASI 0.3 (issue 19): against its own floor, the 64 KiB echo against the WASI 0.2 raw
+    // loop, and fairness at C=500.
+    for cell in r
+        .echo
+        .iter()
+        .filter(|c| c.contender.id == "wasio-p3-wasm" && c.config.idle == 0)
+    {
+        let Ok(m) = med(cell) else { continue };
+        let cfg = format!("C={} S={}", cell.config.conns, size_label(cell.config.size));
+        let mut parts = Vec::new();
+        if let Some(f) = cell_of(r, cell, "raw-p3-wasm").and_then(|c| med(c).ok()) {
+            parts.push(format!(
+                "CPU/rt {:.2}× the raw WASI 0.3 loop, rt/s {:.2}×",
+                m.cpu_us / f.cpu_us,
+                m.rt_per_sec / f.rt_per_sec
+            ));
+        }
+        if cell.config.size >= 64 * 1024
+            && cell.config.conns >= 50
+            && let Some(f) = cell_of(r, cell, "raw-wasm").and_then(|c| med(c).ok())
+        {
+            let rc = m.cpu_us / f.cpu_us;
+            parts.push(format!(
+                "CPU/rt {rc:.2}× the raw WASI 0.2 loop ({} ≤ 1.0×)",
+                mark(rc <= 1.0)
+            ));
+        }
+        if cell.config.conns >= 500 {
+            let fair = m.slowest / m.fastest.max(1.0);
+            parts.push(format!(
+                "fairness slowest/fastest {fair:.2} ({} ≥ 0.9)",
+                mark(fair >= 0.9)
+            ));
+        }
+        if !parts.is_empty() {
+            lines.push(format!("- WASI 0.3 {cfg}: {}", parts.join(", ")));
+        }
+    }
     for (subject, rival, world) in [
         ("wasio", "tokio", "native"),
         ("wasio-wasm", "tokio-wasm", "wasmtime"),
+        ("wasio-p3-wasm", "tokio-wasm", "wasmtime (WASI 0.3)"),
     ] {
         let get = |id: &str| {
             r.timers
@@ -432,7 +506,11 @@ fn targets(o: &mut String, r: &Report) {
             ));
         }
     }
-    for (runtime, world) in [("wasio", "native"), ("wasio-wasm", "wasmtime")] {
+    for (runtime, world) in [
+        ("wasio", "native"),
+        ("wasio-wasm", "wasmtime"),
+        ("wasio-p3-wasm", "wasmtime (WASI 0.3)"),
+    ] {
         if let Some(v) = micro_ns(r, runtime, "call_soon_dispatch") {
             lines.push(format!(
                 "- micro {world}: call_soon + dispatch {v:.1} ns ({} ≤ 20 ns)",
@@ -447,7 +525,7 @@ fn targets(o: &mut String, r: &Report) {
         }
     }
     if !lines.is_empty() {
-        let _ = writeln!(o, "## Targets (issue 8)\n");
+        let _ = writeln!(o, "## Targets (issues 8 and 19)\n");
         for l in lines {
             let _ = writeln!(o, "{l}");
         }
