@@ -104,6 +104,14 @@ fn main() {
         "the WASI 0.3 probe",
     );
 
+    // The `wasi:http` proxy probe (WASI 0.2 build), for `serve`'s tests.
+    cargo_for_wasm(
+        &root,
+        &target_dir,
+        &["--manifest-path", "examples/wasi-http-probe/Cargo.toml"],
+        "the wasi:http probe (WASI 0.2)",
+    );
+
     // The suite again, as a WASI 0.3 guest exporting `wasio:harness/runner-p3`.
     let p3_wasm = if skip_p3 {
         println!("cargo:warning=WASIO_HOST_SKIP_P3 is set: the WASI 0.3 suite is not built");
@@ -131,6 +139,18 @@ fn main() {
                 "hyper,tls,wasi-p3",
             ],
             "the #[wasio::main] examples (WASI 0.3)",
+        );
+        cargo_for_wasm(
+            &root,
+            &p3_target_dir,
+            &[
+                "--manifest-path",
+                "examples/wasi-http-probe/Cargo.toml",
+                "--no-default-features",
+                "--features",
+                "p3",
+            ],
+            "the wasi:http probe (WASI 0.3)",
         );
         let wasm = p3_target_dir
             .join(TARGET)
@@ -170,6 +190,10 @@ fn main() {
              pub const GUEST_EXAMPLES_P3_DIR: Option<&str> = {:?};\n\
              /// The WASI 0.3 probe (`examples/wasi-p3-probe`), built by `host/build.rs`.\n\
              pub const WASI_P3_PROBE_COMPONENT: &str = {:?};\n\
+             /// The `wasi:http` proxy probe, WASI 0.2 build (`examples/wasi-http-probe`).\n\
+             pub const WASI_HTTP_PROBE_P2: &str = {:?};\n\
+             /// The `wasi:http` proxy probe, WASI 0.3 build; `None` with `WASIO_HOST_SKIP_P3`.\n\
+             pub const WASI_HTTP_PROBE_P3: Option<&str> = {:?};\n\
              /// `wasio-suite-native` (the suite natively, one case per process), built by\n\
              /// `host/build.rs`.\n\
              pub const NATIVE_SUITE_RUNNER: &str = {:?};\n",
@@ -188,6 +212,20 @@ fn main() {
                 .join("wasi_p3_probe.wasm")
                 .display()
                 .to_string(),
+            target_dir
+                .join(TARGET)
+                .join("release")
+                .join("wasi_http_probe.wasm")
+                .display()
+                .to_string(),
+            (!skip_p3).then(|| {
+                p3_target_dir
+                    .join(TARGET)
+                    .join("release")
+                    .join("wasi_http_probe.wasm")
+                    .display()
+                    .to_string()
+            }),
             target_dir
                 .join("release")
                 .join("wasio-suite-native")

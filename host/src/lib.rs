@@ -38,6 +38,7 @@ pub mod divergences;
 pub mod libtest;
 pub mod lookup;
 pub mod policy;
+pub mod serve;
 pub mod sniff;
 
 // The paths of what `host/build.rs` built in a wasio checkout: the suite's components, the
@@ -139,8 +140,28 @@ pub struct State {
     network: policy::Network,
     /// Time spent running wasm, for the CPU limit.
     cpu: CpuMeter,
+    /// `wasi:http`: the context, and the hooks that send outgoing requests under the network
+    /// policy ([`serve`]).
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    http_hooks: serve::HttpHooks,
     /// The case's scratch directory, removed with the store.
     _scratch: Option<tempfile::TempDir>,
+}
+
+impl State {
+    fn http_view(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for State {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        self.http_view()
+    }
 }
 
 /// Time a guest spent executing wasm: from each entry into the guest (a call, or a host call
@@ -251,6 +272,10 @@ impl Host {
         // Name lookups under the network policy (a guest-chosen name never reaches the
         // system resolver unless any address is allowed).
         lookup::add_to_linker(&mut linker)?;
+        // `wasi:http` (0.2's outgoing handler and types, 0.3's client and types): the proxy
+        // components of `serve`, and any guest's outgoing requests, under the network policy.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (e, s) = (engine.clone(), stop.clone());
         std::thread::Builder::new()
@@ -409,6 +434,8 @@ impl Host {
                 limits,
                 network: net,
                 cpu: CpuMeter::default(),
+                http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                http_hooks: serve::HttpHooks::new(net),
                 _scratch: scratch,
             },
         );

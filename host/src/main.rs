@@ -174,6 +174,32 @@ enum Cmd {
         #[arg(long)]
         divergences: Option<PathBuf>,
     },
+    /// Serve a `wasi:http` proxy component over HTTP/1.1, as `wasmtime serve` does: WASI 0.2
+    /// (`wasi:http/incoming-handler`) or WASI 0.3 (`wasi:http/handler`). Prints `listening on
+    /// ADDR` first. Each request runs in an instance under the host's limits (`--timeout` is
+    /// per request, default 60 s; `--cpu-limit` per instance, none by default; a WASI 0.2
+    /// instance serves one request). The component's outgoing requests reach loopback
+    /// addresses only, over plain HTTP, unless `-S inherit-network`; each refusal is logged.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Connections served at once (more wait in the listener's backlog).
+        #[arg(long, default_value_t = 1000)]
+        max_connections: usize,
+        /// An environment variable for the component: `NAME=VALUE`, or `NAME` for the host's.
+        #[arg(long = "env", value_name = "NAME[=VALUE]")]
+        env: Vec<String>,
+        /// A host directory the component may use: `HOST[::GUEST]`. Read-write.
+        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+        dirs: Vec<String>,
+        /// WASI options, as for `run` (`inherit-network` also lets outgoing requests reach any
+        /// address).
+        #[arg(short = 'S', value_name = "OPT[=VALUE]")]
+        wasi: Vec<String>,
+        /// The proxy component (.wasm).
+        component: PathBuf,
+    },
     /// The compiled-component cache: `dir` prints where it is, `clean` empties it. It keeps
     /// at most `$WASIO_HOST_CACHE_MAX_MB` (default 512) MiB, dropping the least recently used.
     Cache {
@@ -216,10 +242,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_run = matches!(cli.cmd, Cmd::Run { .. });
     let is_crate = matches!(cli.cmd, Cmd::Compare { krate: Some(_), .. });
-    // `compare --crate`: the limit is per run of a whole test binary.
-    let (timeout, cpu_limit) = match (is_run, is_crate) {
-        (true, _) => (0.0, 0.0),
-        (_, true) => (600.0, 0.0),
+    let is_serve = matches!(cli.cmd, Cmd::Serve { .. });
+    // `compare --crate`: the limit is per run of a whole test binary; `serve`: per request.
+    let (timeout, cpu_limit) = match (is_run, is_crate, is_serve) {
+        (true, _, _) => (0.0, 0.0),
+        (_, true, _) => (600.0, 0.0),
+        (_, _, true) => (60.0, 0.0),
         _ => (120.0, 60.0),
     };
     let config = HostConfig {
@@ -263,6 +291,32 @@ fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCod
     let host = Host::new(config)?;
     match cmd {
         Cmd::Cache { .. } => Ok(ExitCode::SUCCESS),
+        Cmd::Serve {
+            addr,
+            max_connections,
+            env,
+            dirs,
+            wasi,
+            component,
+        } => {
+            let opts = wasio_host::serve::ServeOptions {
+                addr,
+                run: run_options(&env, &dirs, &wasi)?,
+                max_connections,
+            };
+            let host = std::sync::Arc::new(host);
+            rt.block_on(wasio_host::serve::serve(
+                host,
+                &component,
+                opts,
+                |local| {
+                    println!("listening on {local}");
+                    let _ = std::io::Write::flush(&mut std::io::stdout());
+                },
+                std::future::pending(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Run {
             env,
             dirs,

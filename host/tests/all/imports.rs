@@ -77,6 +77,8 @@ fn built_components_import_only_standard_wasi_p2() {
         );
     }
     components.push(PathBuf::from(GUEST_TESTS_COMPONENT));
+    // The proxy-world probe that `serve` runs (what `wasmtime serve` would run too).
+    components.push(PathBuf::from(wasio_host::WASI_HTTP_PROBE_P2));
     let mut report = Vec::new();
     for path in &components {
         let component = host.load(Path::new(path)).expect("load the component");
@@ -115,6 +117,9 @@ fn wasi_p3_builds_import_only_standard_wasi_p3_and_p2() {
         .collect();
     components.push(PathBuf::from(
         wasio_host::GUEST_TESTS_P3_COMPONENT.expect("the WASI 0.3 suite"),
+    ));
+    components.push(PathBuf::from(
+        wasio_host::WASI_HTTP_PROBE_P3.expect("the WASI 0.3 wasi:http probe"),
     ));
     let mut report = Vec::new();
     for path in &components {

@@ -19,6 +19,7 @@ mod http;
 mod imports;
 mod p3;
 mod sandbox;
+mod serve;
 mod user_crate;
 
 /// The host with default limits, shared by [`suite`] and [`suite_p3`].
