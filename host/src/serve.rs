@@ -336,9 +336,13 @@ fn http_view(s: &mut State) -> WasiHttpCtxView<'_> {
     s.http_view()
 }
 
-/// The WASI version of a proxy component: which `wasi:http` handler it exports, if any.
-pub fn proxy_version(host: &Host, path: &Path) -> Result<WasiVersion> {
-    let component = host.load(path)?;
+/// The WASI version of a proxy component (loaded from `path`): which `wasi:http` handler it
+/// exports, if any.
+pub fn proxy_version(
+    host: &Host,
+    component: &wasmtime::component::Component,
+    path: &Path,
+) -> Result<WasiVersion> {
     let ty = component.component_type();
     let engine = host.engine();
     let mut p2 = false;
@@ -378,8 +382,8 @@ pub async fn serve(
     ready: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let world = proxy_version(&host, component)?;
     let loaded = host.load(component)?;
+    let world = proxy_version(&host, &loaded, component)?;
     let pre = host.linker.instantiate_pre(&loaded)?;
     let pre = match world {
         WasiVersion::P3 => ProxyPre::P3(

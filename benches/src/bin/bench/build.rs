@@ -150,6 +150,73 @@ pub fn guests(p: &Paths) -> Result<(), String> {
     run(cmd)
 }
 
+/// The interpreters the Python rows run on, and why a row cannot run.
+#[derive(Debug, Clone, Default)]
+pub struct Python {
+    /// CPython 3 (`python3` on `PATH`), for the asyncio rows.
+    pub python: Option<PathBuf>,
+    /// The virtual environment's interpreter, with uvloop installed.
+    pub uvloop: Option<PathBuf>,
+    /// What is missing, for the report.
+    pub notes: Vec<String>,
+}
+
+/// Finds `python3` and, if `uvloop` is wanted, makes `<target>/bench-venv` with uvloop in it
+/// (`python3 -m venv`, then `pip install`; kept for the next run).
+pub fn python(p: &Paths, uvloop: bool) -> Python {
+    let mut out = Python::default();
+    let version = Command::new("python3").arg("--version").output();
+    match version {
+        Ok(o) if o.status.success() => {
+            let v = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            tracing_line(&format!("{v} for the asyncio rows"));
+            out.python = Some(PathBuf::from("python3"));
+        }
+        _ => {
+            out.notes.push(
+                "python3 was not found: the asyncio and uvloop rows are skipped (install \
+                 Python 3 with its venv module to get them)"
+                    .into(),
+            );
+            return out;
+        }
+    }
+    if !uvloop {
+        return out;
+    }
+    let venv = p.target.join("bench-venv");
+    let py = venv.join("bin/python");
+    let has_uvloop = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import uvloop"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has_uvloop(&py) {
+        tracing_line(&format!("making {} with uvloop", venv.display()));
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new(&py)
+                .args(["-m", "pip", "install", "--quiet", "uvloop>=0.19,<1"])
+                .status()
+                .is_ok_and(|s| s.success());
+        if !made || !has_uvloop(&py) {
+            out.notes.push(format!(
+                "uvloop could not be installed into {} (python3 -m venv, then pip install \
+                 uvloop): the uvloop row is skipped",
+                venv.display()
+            ));
+            return out;
+        }
+    }
+    out.uvloop = Some(py);
+    out
+}
+
 /// Builds `wasio-host` unless `WASIO_HOST` points at one.
 pub fn host(p: &Paths) -> Result<(), String> {
     if std::env::var_os("WASIO_HOST").is_some() {

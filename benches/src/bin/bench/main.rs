@@ -130,7 +130,25 @@ const CONTENDERS: &[(&str, World, &str)] = &[
     // wasio on its WASI 0.3 backend, and the raw WASI 0.3 loop it is measured against.
     ("wasio-p3-wasm", World::Wasm, "other"),
     ("raw-p3-wasm", World::Wasm, "floor"),
+    // The model and its fastest loop, in CPython (`benches/python/echo.py`).
+    ("asyncio-streams", World::Native, "other"),
+    ("asyncio-protocol", World::Native, "other"),
+    ("uvloop", World::Native, "other"),
 ];
+
+/// The Python contenders: id, `--api`, `--loop` of `benches/python/echo.py`.
+const PYTHON: &[(&str, &str, &str)] = &[
+    ("asyncio-streams", "streams", "asyncio"),
+    ("asyncio-protocol", "protocol", "asyncio"),
+    ("uvloop", "protocol", "uvloop"),
+];
+
+fn python_args(id: &str) -> Option<(&'static str, &'static str)> {
+    PYTHON
+        .iter()
+        .find(|(p, _, _)| *p == id)
+        .map(|&(_, api, lp)| (api, lp))
+}
 
 /// One echo configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -189,6 +207,8 @@ pub struct Report {
     pub sizes: Vec<SizeRow>,
     /// `--baseline`: the revision as given and its short hash (the `@` suffix).
     pub baseline: Option<(String, String)>,
+    /// What the run could not do, and why (rows skipped).
+    pub notes: Vec<String>,
 }
 
 fn main() {
@@ -237,7 +257,8 @@ fn real_main() -> Result<(), String> {
             world,
             role,
         })
-        .filter(|c| !args.smoke || c.world == World::Native)
+        // The smoke test checks wasio's own servers and their rivals, not the Python rows.
+        .filter(|c| !args.smoke || (c.world == World::Native && python_args(&c.id).is_none()))
         .filter(|c| args.only.is_empty() || args.only.contains(&c.id))
         .collect();
     let echo_only = what.iter().all(|w| matches!(w, What::Echo | What::Idle));
@@ -265,6 +286,23 @@ fn real_main() -> Result<(), String> {
         }
         contenders.extend(extra);
     }
+    // Python for the asyncio and uvloop rows; rows it cannot run are dropped, and the report
+    // says why.
+    let mut notes = Vec::new();
+    let wants_python = what.iter().any(|w| matches!(w, What::Echo | What::Idle))
+        && contenders.iter().any(|c| python_args(&c.id).is_some());
+    let python = if wants_python {
+        let wants_uvloop = contenders.iter().any(|c| c.id == "uvloop");
+        build::python(&paths, wants_uvloop)
+    } else {
+        build::Python::default()
+    };
+    notes.extend(python.notes.iter().cloned());
+    contenders.retain(|c| match python_args(&c.id) {
+        None => true,
+        Some((_, "uvloop")) => python.uvloop.is_some(),
+        Some(_) => python.python.is_some(),
+    });
     match affinity::raise_fd_limit() {
         Ok(n) => tracing_line(&format!("file descriptor limit {n}")),
         Err(e) => tracing_line(&format!("cannot raise the file descriptor limit: {e}")),
@@ -282,12 +320,14 @@ fn real_main() -> Result<(), String> {
         micro: Vec::new(),
         sizes: Vec::new(),
         baseline: baseline.as_ref().map(|b| (b.rev.clone(), b.short.clone())),
+        notes,
     };
     let run = Runner {
         paths: &paths,
         secs,
         warmup,
         baseline: baseline.as_ref(),
+        python: &python,
         wait: !args.no_wait && !args.smoke,
     };
     let started = Instant::now();
@@ -439,6 +479,8 @@ struct Runner<'a> {
     secs: f64,
     warmup: f64,
     baseline: Option<&'a build::Baseline>,
+    /// The interpreters of the Python rows.
+    python: &'a build::Python,
     /// Wait for a quiet machine before each measurement, and redo one a compiler disturbed.
     wait: bool,
 }
@@ -467,9 +509,19 @@ impl Runner<'_> {
         let p = self.paths;
         let base = self.baseline.filter(|_| c.role == "baseline");
         let mut cmd = match c.world {
-            World::Native => match base {
-                Some(b) => Command::new(&b.echo_native),
-                None => Command::new(p.bins.join(format!("echo-{}", c.id))),
+            World::Native => match (base, python_args(&c.id)) {
+                (Some(b), _) => Command::new(&b.echo_native),
+                (None, Some((api, lp))) => {
+                    let python = match lp {
+                        "uvloop" => self.python.uvloop.clone(),
+                        _ => self.python.python.clone(),
+                    };
+                    let mut cmd = Command::new(python.unwrap_or_else(|| "python3".into()));
+                    cmd.arg(p.root.join("benches/python/echo.py"))
+                        .args(["--api", api, "--loop", lp]);
+                    cmd
+                }
+                (None, None) => Command::new(p.bins.join(format!("echo-{}", c.id))),
             },
             World::Wasm => {
                 let component = match (base, c.id.as_str()) {

@@ -119,6 +119,9 @@ pub fn render(r: &Report) -> String {
         "wasio benchmarks, {} — {} ({} cores) — {} round(s), median; echo windows {} s after {} s warm-up\n",
         r.date, r.cpu, r.cores, r.rounds, r.secs, r.warmup
     );
+    for n in &r.notes {
+        let _ = writeln!(o, "Note: {n}\n");
+    }
     if !r.echo.is_empty() {
         echo_table(&mut o, r);
     }
