@@ -12,11 +12,11 @@
 //!
 //! All of that happens only in a wasio checkout (the workspace around `host/`, with its
 //! `guest-tests`) and when `WASIO_HOST_SUITE=1`, which the checkout's `.cargo/config.toml` sets
-//! for every cargo command run inside it: then it sets `cfg(wasio_suite)` and the paths exist.
-//! A `wasio-host` built from its package (crates.io, `cargo package`), or installed with
-//! `cargo install --path wasio/host` from outside the checkout, builds no guest: it runs
-//! components and compares a user's crate (`compare --crate`), but carries no copy of wasio's
-//! own suite.
+//! for every cargo command that reads it (those run inside the checkout, and `cargo install
+//! --path`): then it sets `cfg(wasio_suite)` and the paths exist. A `wasio-host` built from its
+//! package (crates.io, `cargo package`), or installed with `WASIO_HOST_SUITE=0`, builds no
+//! guest: it runs components and compares a user's crate (`compare --crate`), but carries no
+//! copy of wasio's own suite.
 //!
 //! `WASIO_HOST_SKIP_P3=1` skips the WASI 0.3 build (for when it is broken mid-work): the host
 //! then has no default WASI 0.3 suite (`GUEST_TESTS_P3_COMPONENT` is `None`).

@@ -523,8 +523,9 @@ fn load_suites<'h>(
         }
         let Some(path) = world.default_suite() else {
             wasmtime::bail!(
-                "no {world} suite was built with this host (it is built only in a wasio \
-                 checkout, and WASIO_HOST_SKIP_P3 skips the WASI 0.3 one): give its path"
+                "no {world} suite was built with this host (it is built in a wasio checkout \
+                 unless WASIO_HOST_SUITE=0, and WASIO_HOST_SKIP_P3 skips the WASI 0.3 one): give \
+                 its path"
             );
         };
         let suite = host.suite(Path::new(path))?;
@@ -535,9 +536,9 @@ fn load_suites<'h>(
     }
     if suites.is_empty() {
         wasmtime::bail!(
-            "no suite to run: this wasio-host carries no build of wasio's own suite (it is built \
-             only in a wasio checkout); give a suite component's path, or use `run` for a \
-             program and `compare --crate PATH` for a crate of your own"
+            "no suite to run: this wasio-host carries no build of wasio's own suite (it is \
+             built in a wasio checkout unless WASIO_HOST_SUITE=0); give a suite component's \
+             path, or use `run` for a program and `compare --crate PATH` for a crate of your own"
         );
     }
     Ok(suites)
@@ -638,8 +639,8 @@ async fn compare(
     let list = divergences::load(list_path).map_err(wasmtime::Error::msg)?;
     let native = compare::NativeSuite::built_in().ok_or_else(|| {
         wasmtime::Error::msg(
-            "this wasio-host was not built in a wasio checkout, so it has no native build of \
-             wasio's suite to compare with (build it with `cargo run --release -p wasio-host -- \
+            "this wasio-host was built without wasio's suite (outside a wasio checkout, or with \
+             WASIO_HOST_SUITE=0), so it has no native build of wasio's suite to compare with (build it with `cargo run --release -p wasio-host -- \
              compare` in a clone of wasio; for a crate of your own, use `compare --crate PATH`)",
         )
     })?;
