@@ -75,6 +75,24 @@ impl WasiArg {
     }
 }
 
+/// What `run` and `serve` give a guest beyond the defaults.
+#[derive(clap::Args)]
+struct GuestArgs {
+    /// An environment variable for the guest: `NAME=VALUE`, or `NAME` for the host's value.
+    /// The host's `WASIO_*`, `RUST_LOG` and `RUST_BACKTRACE` are always passed.
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
+    env: Vec<String>,
+    /// A host directory the guest may use: `HOST[::GUEST]` (the guest path defaults to the
+    /// host path). Read-write.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+    /// WASI options, as `wasmtime run -S`: `inherit-network`, `tcp[=y|n]`, `udp[=y|n]`,
+    /// `allow-ip-name-lookup[=y|n]`; comma-separated or repeated. They apply to a proxy
+    /// component's outgoing `wasi:http` requests too.
+    #[arg(short = 'S', value_name = "OPT[=VALUE]")]
+    wasi: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a `wasi:cli` command component (an example, a binary or a test harness built for
@@ -87,18 +105,8 @@ enum Cmd {
     /// guest that never ends (or sleeps between short bursts) then runs for ever. Give both
     /// for components you do not trust.
     Run {
-        /// An environment variable for the guest: `NAME=VALUE`, or `NAME` for the host's value.
-        /// The host's `WASIO_*`, `RUST_LOG` and `RUST_BACKTRACE` are always passed.
-        #[arg(long = "env", value_name = "NAME[=VALUE]")]
-        env: Vec<String>,
-        /// A host directory the guest may use: `HOST[::GUEST]` (the guest path defaults to the
-        /// host path). Read-write.
-        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
-        dirs: Vec<String>,
-        /// WASI options, as `wasmtime run -S`: `inherit-network`, `tcp[=y|n]`, `udp[=y|n]`,
-        /// `allow-ip-name-lookup[=y|n]`; comma-separated or repeated.
-        #[arg(short = 'S', value_name = "OPT[=VALUE]")]
-        wasi: Vec<String>,
+        #[command(flatten)]
+        guest: GuestArgs,
         /// Which `wasi:cli/run` to call: `p3` or `p2`. Default: WASI 0.3's when the component
         /// exports it (a `#[wasio::main]` built with wasio's `wasi-p3` feature), else WASI
         /// 0.2's.
@@ -187,16 +195,8 @@ enum Cmd {
         /// Connections served at once (more wait in the listener's backlog).
         #[arg(long, default_value_t = 1000)]
         max_connections: usize,
-        /// An environment variable for the component: `NAME=VALUE`, or `NAME` for the host's.
-        #[arg(long = "env", value_name = "NAME[=VALUE]")]
-        env: Vec<String>,
-        /// A host directory the component may use: `HOST[::GUEST]`. Read-write.
-        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
-        dirs: Vec<String>,
-        /// WASI options, as for `run` (`inherit-network` also lets outgoing requests reach any
-        /// address).
-        #[arg(short = 'S', value_name = "OPT[=VALUE]")]
-        wasi: Vec<String>,
+        #[command(flatten)]
+        guest: GuestArgs,
         /// The proxy component (.wasm).
         component: PathBuf,
     },
@@ -294,14 +294,12 @@ fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCod
         Cmd::Serve {
             addr,
             max_connections,
-            env,
-            dirs,
-            wasi,
+            guest,
             component,
         } => {
             let opts = wasio_host::serve::ServeOptions {
                 addr,
-                run: run_options(&env, &dirs, &wasi)?,
+                run: run_options(&guest.env, &guest.dirs, &guest.wasi)?,
                 max_connections,
             };
             let host = std::sync::Arc::new(host);
@@ -318,9 +316,7 @@ fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Run {
-            env,
-            dirs,
-            wasi,
+            guest,
             world,
             command,
         } => {
@@ -330,7 +326,7 @@ fn run(cmd: Cmd, config: HostConfig, flavor: Flavor) -> wasmtime::Result<ExitCod
             if args.first().is_some_and(|a| a == "--") {
                 args.remove(0);
             }
-            let mut opts = run_options(&env, &dirs, &wasi)?;
+            let mut opts = run_options(&guest.env, &guest.dirs, &guest.wasi)?;
             opts.world = world;
             let mut argv = vec![program_name(&component)];
             argv.extend(args);

@@ -12,10 +12,11 @@
 //!   gets a 500 and its instance takes no more requests.
 //! * Outgoing requests (`wasi:http/outgoing-handler`, WASI 0.3's `client`) are sent by the host
 //!   under the same network policy as sockets: plain HTTP to loopback addresses only, unless
-//!   `-S inherit-network`. A name is resolved once, only when it stays on the machine (see
-//!   [`crate::lookup`]), and the connection goes to the address that was checked. Each
-//!   refusal is logged at the default level, and the guest sees `destination-ip-prohibited`
-//!   (or `destination-not-found` for a name that was not resolved).
+//!   `-S inherit-network`, and none with `-S tcp=n`. A name is resolved once, only when the
+//!   lookup policy allows it (see [`crate::lookup`]), and the connection goes to the address
+//!   that was checked. Each refusal is logged at the default level, and the guest sees
+//!   `destination-ip-prohibited` (or `destination-not-found` for a name that was not
+//!   resolved, `http-request-denied` with TCP off).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -111,20 +112,24 @@ pub async fn outgoing_addresses(
     port: u16,
 ) -> std::result::Result<Vec<SocketAddr>, wasmtime_wasi_http::Error> {
     use wasmtime_wasi_http::Error;
+    if !network.tcp {
+        tracing::warn!(
+            target: "wasio_host::sandbox",
+            "refused an outgoing HTTP request to {host}:{port}: TCP is off (`-S tcp=n`)"
+        );
+        return Err(Error::HttpRequestDenied);
+    }
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let found: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => {
-            let local = Network {
-                ip_name_lookup: true,
-                ..network
-            };
-            if lookup::verdict(&local, bare) != Verdict::Resolve {
+            if lookup::verdict(&network, bare) != Verdict::Resolve {
                 tracing::warn!(
                     target: "wasio_host::sandbox",
                     "refused an outgoing HTTP request to {host:?}: under the loopback-only \
                      network policy only IP literals, localhost and names in /etc/hosts are \
-                     resolved (`-S inherit-network` allows any name)"
+                     resolved, and none with `-S allow-ip-name-lookup=n` (`-S inherit-network` \
+                     allows any name)"
                 );
                 return Err(Error::DestinationNotFound);
             }

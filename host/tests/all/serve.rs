@@ -27,8 +27,9 @@ impl Server {
     fn start(component: &str, extra: &[&str]) -> Server {
         let (child, addr) = spawn_listening(
             wasio_host()
+                .args(["serve", "--addr", "127.0.0.1:0"])
                 .args(extra)
-                .args(["serve", "--addr", "127.0.0.1:0", component])
+                .arg(component)
                 .stderr(Stdio::piped()),
         );
         Server { child, addr }
@@ -182,6 +183,35 @@ fn outgoing_requests_reach_loopback_and_nothing_else() {
             log.contains("refused an outgoing HTTP request to \"wasio-test.invalid\""),
             "WASI {version}: {log}"
         );
+    }
+}
+
+#[test]
+fn outgoing_requests_follow_the_tcp_and_lookup_switches() {
+    for (version, probe) in probes() {
+        // With TCP off, not even loopback: wasi:http must not be a way around `-S tcp=n`.
+        let server = Server::start(probe, &["-S", "tcp=n"]);
+        let (code, body) = get(&server.url(&format!("/fetch?to={}", server.addr)));
+        assert_eq!(code, 502, "WASI {version}: {body}");
+        assert!(body.contains("HttpRequestDenied"), "WASI {version}: {body}");
+        let log = server.stop();
+        assert!(log.contains("TCP is off"), "WASI {version}: {log}");
+        // With lookups off, a name is refused; the literal address still works.
+        let server = Server::start(probe, &["-S", "allow-ip-name-lookup=n"]);
+        let port = server
+            .addr
+            .rsplit_once(':')
+            .map(|(_, p)| p)
+            .unwrap_or("0")
+            .to_string();
+        let (code, body) = get(&server.url(&format!("/fetch?to=localhost:{port}")));
+        assert_eq!(code, 502, "WASI {version}: {body}");
+        assert!(
+            body.contains("DestinationNotFound"),
+            "WASI {version}: {body}"
+        );
+        let (code, body) = get(&server.url(&format!("/fetch?to={}", server.addr)));
+        assert_eq!(code, 200, "WASI {version}: {body}");
     }
 }
 
